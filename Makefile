@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both create .venv on first use; torch is pinned to the CPU build and installed first,
+# because a looser requirement pulls gigabytes of CUDA packages.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+OUT ?= out/demo
+
+.PHONY: install test lint demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev,all]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+test: install
+	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(PY) -m pytest -q
+
+demo: install
+	$(VENV)/bin/babilab babi generate --tasks all --split test --questions 1000 --seed 0 --out $(OUT)/babi
+	$(VENV)/bin/babilab babi check $(OUT)/babi
+	$(VENV)/bin/babilab babi stats $(OUT)/babi/qa1_single-supporting-fact_test.txt
+	$(VENV)/bin/babilab babi stats $(OUT)/babi/qa2_two-supporting-facts_test.txt
+	@echo "bAbI files for all 20 tasks are in $(OUT)/babi"
+
+bench: install
+	$(PY) benchmarks/bench_babi_generate.py
+
+clean:
+	rm -rf $(VENV) out build src/*.egg-info
