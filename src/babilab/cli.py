@@ -80,6 +80,90 @@ def babi_check(
         raise typer.Exit(1)
 
 
+@app.command("eval")
+def eval_(
+    suite: Annotated[Path, typer.Option(help="a suite folder made by `babilab generate`")],
+    model: Annotated[str, typer.Option(help="oracle | hf:ID_DIR_OR_GGUF | hf:smollm2 | openai:MODEL")],
+    run: Annotated[Path, typer.Option(help="run folder; re-running skips finished predictions")],
+    prompt: Annotated[list[str] | None, typer.Option(
+        help="prompt configuration name(s), e.g. instruction_yes_examples_yes_post_prompt_yes_"
+             "chat_template_yes_system_prompt_no; repeat for several")] = None,
+    system_prompt: Annotated[str | None, typer.Option(help="system message text")] = None,
+    tasks: Annotated[str | None, typer.Option(help="only these tasks, e.g. qa1-qa5")] = None,
+    lengths: Annotated[str | None, typer.Option(help="only these lengths, e.g. 0k,4k")] = None,
+    batch_size: Annotated[int, typer.Option(help="samples per answerer call and per commit")] = 8,
+    max_new_tokens: Annotated[int | None, typer.Option(help="tokens to generate (default 20)")] = None,
+    base_url: Annotated[str | None, typer.Option(help="openai: e.g. http://127.0.0.1:8000/v1")] = None,
+    api_mode: Annotated[str | None, typer.Option(help="openai: chat or completions")] = None,
+    truncate: Annotated[str | None, typer.Option(help="hf: 'left' to cut over-long prompts")] = None,
+    dtype: Annotated[str | None, typer.Option(help="hf: bfloat16 (default), float16, float32")] = None,
+    mode: Annotated[str, typer.Option(help="scoring mode for the printed summary")] = "babilong",
+) -> None:
+    """Answer every sample of a suite with a model; predictions go to the run store."""
+    from .prompts import PromptConfig
+    from .runs import evaluate, score_run
+
+    if prompt:
+        configs = [PromptConfig.from_name(p, system_prompt) for p in prompt]
+    else:  # BABILong's full prompt; a completions endpoint takes raw text, so no chat template
+        configs = [PromptConfig(chat_template=api_mode != "completions", system_prompt=system_prompt)]
+    options = {"max_new_tokens": max_new_tokens, "base_url": base_url, "mode": api_mode,
+               "truncate": truncate, "dtype": dtype}
+    summary = evaluate(suite, model, run, configs=configs, batch_size=batch_size,
+                       tasks=babi.parse_tasks(tasks) if tasks else None,
+                       lengths=[x.strip() for x in lengths.split(",")] if lengths else None,
+                       **{k: v for k, v in options.items() if v is not None})
+    typer.echo(f"{summary.model}: {summary.new} new predictions, {summary.skipped} already "
+               f"stored, {summary.failed} failed -> {summary.run_dir}")
+    print_summary(score_run(run, mode))
+
+
+@app.command()
+def rescore(
+    run: Annotated[Path, typer.Argument(help="a run folder")],
+    mode: Annotated[str, typer.Option(help="babilong (the official metric) or strict")] = "babilong",
+) -> None:
+    """Score stored predictions again, without running any model."""
+    from .runs import score_run
+
+    print_summary(score_run(run, mode))
+    typer.echo(f"wrote {run / f'scores_{mode}.csv'} and {run / f'summary_{mode}.json'}")
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="a run folder")],
+    mode: Annotated[str, typer.Option(help="babilong or strict")] = "babilong",
+    out: Annotated[Path | None, typer.Option(help="output folder (default RUN/report)")] = None,
+) -> None:
+    """Heatmaps, tables and one HTML page from a run's predictions."""
+    from .report import build_report
+
+    typer.echo(f"report: {build_report(run, mode, out)}")
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="a run folder")],
+    out: Annotated[Path, typer.Option(help="folder for <model>/<task>_<length>_<config>.csv")],
+) -> None:
+    """Write predictions in BABILong's layout, for leaderboard submissions."""
+    from .runs import export_babilong
+
+    typer.echo(f"wrote {len(export_babilong(run, out))} files under {out}")
+
+
+def print_summary(summary: dict) -> None:
+    for model, s in summary["models"].items():
+        lengths = s["lengths"]
+        typer.echo(f"\n{model} ({summary['mode']} metric, best prompt configuration per task)")
+        typer.echo("task   " + "".join(f"{n:>8}" for n in lengths))
+        for task in s["tasks"]:
+            cells = [s["cells"].get(f"{task}/{n}") for n in lengths]
+            typer.echo(f"{task:<7}" + "".join(f"{c['accuracy']:>8.1f}" if c else f"{'':>8}"
+                                               for c in cells))
+
+
 class typer_progress:
     """A tqdm bar on stderr that stays quiet when stderr is not a terminal."""
 

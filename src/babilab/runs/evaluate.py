@@ -1,0 +1,121 @@
+"""Run an answerer over a suite into a run folder, resumably.
+
+For each prompt configuration and (task, length) cell, the samples whose prediction key is
+not yet in the store are sent to the answerer in batches; each batch's predictions are
+committed before the next batch starts. Re-running the same command therefore skips all
+finished work, and an interrupted run (Ctrl-C, `kill -9`, a crash) loses at most the batch
+in flight. Failed predictions (`error` set) are retried by the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import BabilabError
+from ..models.base import Answerer, Request, load_answerer
+from ..prompts import PromptConfig
+from ..suite import Sample, Suite
+from .store import Prediction, RunStore, prediction_key
+
+log = logging.getLogger(__name__)
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class EvalSummary:
+    run_dir: Path
+    model: str
+    new: int  # predictions made by this call
+    skipped: int  # already in the store
+    failed: int  # stored with an error (retried next time)
+
+
+def request_of(sample: Sample) -> Request:
+    return Request(sample.sample_id, sample.task, sample.input, sample.question, sample.facts)
+
+
+def prediction_of(sample: Sample, suite: str, config: PromptConfig, answerer: Answerer,
+                  answer) -> Prediction:
+    return Prediction(
+        suite=suite, sample_id=sample.sample_id, task=sample.task, length=sample.length,
+        prompt_config=config.name, model=answerer.label, model_fingerprint=answerer.fingerprint,
+        target=sample.target, question=sample.question, output=answer.output,
+        elapsed_s=answer.elapsed_s, prompt_tokens=answer.prompt_tokens,
+        over_window=answer.over_window, truncated=answer.truncated, error=answer.error,
+        depth=sample.support_depth,
+    )
+
+
+def record_run(run_dir: Path, suite: Suite, answerer: Answerer, configs: list[PromptConfig],
+               model_spec: str) -> None:
+    """Keep a readable note of what each model in this run folder was asked to do."""
+    path = run_dir / RUN_FILE
+    info = json.loads(path.read_text()) if path.exists() else {"models": {}}
+    info["models"][answerer.label] = {
+        "spec": model_spec, "fingerprint": answerer.fingerprint, "suite": str(suite.path),
+        "suite_fingerprint": suite.fingerprint, "prompt_configs": [c.name for c in configs],
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def evaluate(suite: Suite | Path | str, model: str | Answerer, run_dir: Path | str,
+             configs: list[PromptConfig] | None = None, batch_size: int = 8,
+             tasks: list[str] | None = None, lengths: list[str] | None = None,
+             progress: bool | None = None, **model_options) -> EvalSummary:
+    """Answer every sample of `suite` with `model`, storing predictions in `run_dir`."""
+    from tqdm import tqdm
+
+    suite = suite if isinstance(suite, Suite) else Suite(suite)
+    configs = configs or [PromptConfig()]
+    if batch_size < 1:
+        raise BabilabError(f"batch size must be >= 1, got {batch_size}")
+    cells = [(t, n) for t, n in suite.cells()
+             if (tasks is None or t in tasks) and (lengths is None or n in lengths)]
+    if not cells:
+        raise BabilabError(f"{suite.path}: no samples for the tasks and lengths asked for")
+    answerer = model if isinstance(model, Answerer) else load_answerer(model, **model_options)
+    run_dir = Path(run_dir)
+    new = skipped = failed = 0
+    try:
+        with RunStore(run_dir) as store:
+            record_run(run_dir, suite, answerer, configs, model if isinstance(model, str) else "")
+            done = store.done_keys()
+            todo = []  # (config, cell samples still to answer)
+            for config in configs:
+                for task, length in cells:
+                    pending = []
+                    for sample in suite.samples(task, length):
+                        key = prediction_key(suite.fingerprint, sample.sample_id, config.name,
+                                             answerer.fingerprint)
+                        if key in done:
+                            skipped += 1
+                        else:
+                            pending.append(sample)
+                    if pending:
+                        todo.append((config, pending))
+            total = sum(len(p) for _, p in todo)
+            show = sys.stderr.isatty() if progress is None else progress
+            with tqdm(total=total, desc=f"eval {answerer.label}", unit="sample",
+                      disable=not show) as bar:
+                for config, pending in todo:
+                    for start in range(0, len(pending), batch_size):
+                        batch = pending[start:start + batch_size]
+                        answers = answerer.answer([request_of(s) for s in batch], config)
+                        if len(answers) != len(batch):
+                            raise RuntimeError(f"{answerer.label} returned {len(answers)} answers "
+                                               f"for {len(batch)} requests")
+                        store.add(prediction_of(s, suite.fingerprint, config, answerer, a)
+                                  for s, a in zip(batch, answers, strict=True))
+                        new += len(batch)
+                        failed += sum(a.error is not None for a in answers)
+                        bar.update(len(batch))
+    finally:
+        if not isinstance(model, Answerer):
+            answerer.close()
+    return EvalSummary(run_dir, answerer.label, new, skipped, failed)

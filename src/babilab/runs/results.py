@@ -1,0 +1,106 @@
+"""From stored predictions to scores, without touching any model.
+
+`score_run` re-scores every stored output under a scoring mode (so `babilab rescore RUN
+--mode strict` costs seconds) and writes `scores_<mode>.csv` (one row per prediction) and
+`summary_<mode>.json` (per model: cells with accuracy, n and a 95% interval per prompt
+configuration, the leaderboard's best configuration per task, and the qa1-qa5 average per
+length). `export_babilong` writes BABILong's prediction layout for leaderboard submissions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..scoring import aggregate, best_config_per_task, leaderboard_average, score_answer
+from ..suite import sort_lengths, sort_tasks
+from .store import Prediction, RunStore
+
+
+@dataclass(frozen=True)
+class Scored:
+    prediction: Prediction
+    correct: bool
+
+
+def score_predictions(predictions: list[Prediction], mode: str) -> list[Scored]:
+    """A prediction that failed or did not fit the window counts as wrong."""
+    return [
+        Scored(p, not p.over_window and p.error is None
+               and score_answer(p.task, p.target, p.output, p.question, mode))
+        for p in predictions
+    ]
+
+
+def summarize(scored: list[Scored], mode: str) -> dict:
+    by_model: dict[str, list[Scored]] = defaultdict(list)
+    for s in scored:
+        by_model[s.prediction.model].append(s)
+    summary: dict = {"mode": mode, "models": {}}
+    for model, rows in by_model.items():
+        cells = aggregate((s.prediction.prompt_config, s.prediction.task, s.prediction.length,
+                           s.correct) for s in rows)
+        lengths = sort_lengths(s.prediction.length for s in rows)
+        best = best_config_per_task(cells, lengths)
+        table = {(t, n): cells[cfg][(t, n)] for t, cfg in best.items() for n in lengths
+                 if (t, n) in cells[cfg]}
+        flags = defaultdict(lambda: {"over_window": 0, "failed": 0, "truncated": 0})
+        for s in rows:
+            f = flags[f"{s.prediction.task}/{s.prediction.length}"]
+            f["over_window"] += s.prediction.over_window
+            f["failed"] += s.prediction.error is not None
+            f["truncated"] += s.prediction.truncated
+        summary["models"][model] = {
+            "tasks": sort_tasks(t for t, _ in table),
+            "lengths": lengths,
+            "best_config": best,
+            "cells": {f"{t}/{n}": asdict(c) for (t, n), c in sorted(table.items())},
+            "by_config": {cfg: {f"{t}/{n}": asdict(c) for (t, n), c in sorted(cs.items())}
+                          for cfg, cs in cells.items()},
+            "qa1_qa5_average": leaderboard_average(table, lengths),
+            "flags": dict(flags),
+        }
+    return summary
+
+
+def score_run(run_dir: Path | str, mode: str = "babilong") -> dict:
+    """Score all predictions of a run; writes scores_<mode>.csv and summary_<mode>.json."""
+    run_dir = Path(run_dir)
+    with RunStore(run_dir, create=False) as store:
+        predictions = list(store.predictions())
+    scored = score_predictions(predictions, mode)
+    with open(run_dir / f"scores_{mode}.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["model", "prompt_config", "task", "length", "sample_id", "target",
+                         "output", "correct", "depth", "over_window", "error"])
+        for s in scored:
+            p = s.prediction
+            writer.writerow([p.model, p.prompt_config, p.task, p.length, p.sample_id, p.target,
+                             p.output, int(s.correct), p.depth, int(p.over_window), p.error or ""])
+    summary = summarize(scored, mode)
+    (run_dir / f"summary_{mode}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def export_babilong(run_dir: Path | str, out: Path | str) -> list[Path]:
+    """Write `<out>/<model>/<task>_<length>_<config>.csv` with `,target,output,question`."""
+    out = Path(out)
+    groups: dict[tuple[str, str, str, str], list[Prediction]] = defaultdict(list)
+    with RunStore(run_dir, create=False) as store:
+        for p in store.predictions():
+            groups[(p.model, p.task, p.length, p.prompt_config)].append(p)
+    written = []
+    for (model, task, length, config), rows in sorted(groups.items()):
+        path = out / model / f"{task}_{length}_{config}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        rows.sort(key=lambda p: int(p.sample_id.rsplit("/", 1)[1]))
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["", "target", "output", "question"])
+            for i, p in enumerate(rows):
+                writer.writerow([i, p.target, p.output, p.question])
+        written.append(path)
+    return written

