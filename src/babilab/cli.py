@@ -80,6 +80,65 @@ def babi_check(
         raise typer.Exit(1)
 
 
+@app.command()
+def generate(
+    out: Annotated[Path | None, typer.Option(help="suite folder (default: the user cache, "
+                                                  "named by the suite's fingerprint)")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML with any of the options below")] = None,
+    tasks: Annotated[str | None, typer.Option(help="qa1-qa5, qa1,qa3 or all [qa1-qa5]")] = None,
+    lengths: Annotated[str | None, typer.Option(help="0k,1k,4k,32k,128k,1M,10M [0k-8k]")] = None,
+    samples: Annotated[int | None, typer.Option(help="questions per task [100]")] = None,
+    corpus: Annotated[str | None, typer.Option(help="gutenberg | pg19 | dir:PATH | file:PATH")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="gpt2 | cl100k | HF folder | .gguf")] = None,
+    placement: Annotated[str | None, typer.Option(
+        help="uniform | spread | window:START-END | depth:D")] = None,
+    split: Annotated[str | None, typer.Option(help="test (evaluation) or train")] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+    reserve_tokens: Annotated[int | None, typer.Option(help="tokens left for the prompt [300]")] = None,
+    official: Annotated[bool, typer.Option(help="load RMT-team/babilong instead (needs the hub)")] = False,
+    official_source: Annotated[str, typer.Option(help="hub id or local copy of an official set")] =
+        "RMT-team/babilong",
+) -> None:
+    """Build a BABILong suite: bAbI facts hidden in background books, token-exact."""
+    from .suite import GenerateConfig, generate_suite, load_official
+    from .suite.build import config_error
+
+    if official:
+        if out is None:
+            raise BabilabError("--official needs --out")
+        suite = load_official([x.strip() for x in (lengths or "0k").split(",")],
+                              babi.parse_tasks(tasks or "qa1-qa5"), out, official_source)
+    else:
+        given = {"tasks": tasks, "lengths": lengths, "samples": samples, "corpus": corpus,
+                 "tokenizer": tokenizer, "placement": placement, "split": split, "seed": seed,
+                 "reserve_tokens": reserve_tokens}
+        values = load_yaml(config) if config else {}
+        values.update({k: v for k, v in given.items() if v is not None})
+        try:
+            cfg = GenerateConfig(**values)
+        except ValueError as e:
+            raise config_error(e) from None
+        suite = generate_suite(cfg, out)
+    for key, cell in suite.info["cells"].items():
+        dropped = f", {cell['dropped']} dropped (facts do not fit)" if cell.get("dropped") else ""
+        typer.echo(f"{key}: {cell['samples']} samples{dropped}")
+    typer.echo(f"suite {suite.fingerprint[:12]} at {suite.path}")
+
+
+def load_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as e:
+        raise BabilabError(f"{path}: cannot read ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise BabilabError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise BabilabError(f"{path}: expected a mapping of option: value")
+    return data
+
+
 @app.command("eval")
 def eval_(
     suite: Annotated[Path, typer.Option(help="a suite folder made by `babilab generate`")],

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import BabilabError
 from ..models.base import Answerer, Request, load_answerer
 from ..prompts import PromptConfig
-from ..suite import Sample, Suite
+from ..suite.files import Sample, Suite
 from .store import Prediction, RunStore, prediction_key
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..scoring import aggregate, best_config_per_task, leaderboard_average, score_answer
-from ..suite import sort_lengths, sort_tasks
+from ..suite.files import sort_lengths, sort_tasks
 from .store import Prediction, RunStore
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .errors import BabilabError
+from ..errors import BabilabError
 
 SUITE_FORMAT = "babilab-suite/1"
 SUITE_FILE = "suite.json"
@@ -136,27 +136,45 @@ class Suite:
             yield from self.samples(task, length)
 
 
-def write_cell(folder: Path, samples: list[Sample]) -> None:
-    """Write one (task, length) cell as JSONL and Parquet under `folder/data/`."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class CellWriter:
+    """Streams one (task, length) cell to JSONL and Parquet, one sample at a time, so a cell
+    of 10M-token samples never has more than one sample in memory."""
 
-    task, length = samples[0].task, samples[0].length
-    target = folder / "data" / task
-    target.mkdir(parents=True, exist_ok=True)
-    rows = [s.to_row() for s in samples]
-    with open(target / f"{length}.jsonl", "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    table = pa.Table.from_pylist([{**r, "meta": json.dumps(r["meta"], sort_keys=True)} for r in rows])
-    pq.write_table(table, target / f"{length}.parquet")
+    def __init__(self, folder: Path, task: str, length: str):
+        self.task, self.length = task, length
+        target = folder / "data" / task
+        target.mkdir(parents=True, exist_ok=True)
+        self.jsonl = open(target / f"{length}.jsonl", "w", encoding="utf-8")
+        self.parquet_path = target / f"{length}.parquet"
+        self.parquet = None  # opened with the first row, whose types give the schema
+        self.count = 0
+
+    def add(self, sample: Sample) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        row = sample.to_row()
+        self.jsonl.write(json.dumps(row, ensure_ascii=False) + "\n")
+        row["meta"] = json.dumps(row["meta"], sort_keys=True)
+        table = pa.Table.from_pylist([row], schema=self.parquet.schema if self.parquet else None)
+        if self.parquet is None:
+            self.parquet = pq.ParquetWriter(self.parquet_path, table.schema)
+        self.parquet.write_table(table)
+        self.count += 1
+
+    def close(self) -> None:
+        self.jsonl.close()
+        if self.parquet is not None:
+            self.parquet.close()
 
 
 class SuiteWriter:
     """Builds a suite in a temporary folder next to `out` and renames it into place.
 
     with SuiteWriter(out, info) as w:
-        w.add_cell(samples, dropped=0)
+        cell = w.cell("qa1", "4k")
+        cell.add(sample)                  # as many as there are
+        w.finish_cell(cell, dropped=0)
     """
 
     def __init__(self, out: Path | str, info: dict):
@@ -167,10 +185,20 @@ class SuiteWriter:
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}.tmp-"))
 
-    def add_cell(self, task: str, length: str, samples: list[Sample], dropped: int = 0) -> None:
-        if samples:
-            write_cell(self.tmp, samples)
-        self.info["cells"][f"{task}/{length}"] = {"samples": len(samples), "dropped": dropped}
+    def cell(self, task: str, length: str) -> CellWriter:
+        return CellWriter(self.tmp, task, length)
+
+    def finish_cell(self, cell: CellWriter, dropped: int = 0) -> None:
+        cell.close()
+        self.info["cells"][f"{cell.task}/{cell.length}"] = {"samples": cell.count,
+                                                             "dropped": dropped}
+
+    def add_cell(self, task: str, length: str, samples: Iterable[Sample], dropped: int = 0) -> None:
+        """Write a whole cell at once."""
+        cell = self.cell(task, length)
+        for sample in samples:
+            cell.add(sample)
+        self.finish_cell(cell, dropped)
 
     def __enter__(self) -> SuiteWriter:
         return self

@@ -1,0 +1,25 @@
+"""BABILong suites: tasks x lengths x samples, built reproducibly, cached, read as streams.
+
+files.py   the on-disk format: Sample, Suite (reading), SuiteWriter (atomic writing)
+build.py   generate_suite: bAbI questions hidden in background books, token-exact
+official.py  the published RMT-team/babilong sets, loaded into the same format
+"""
+
+from .build import GenerateConfig, generate_suite, suite_fingerprint
+from .files import (
+    SUITE_FORMAT,
+    Sample,
+    Suite,
+    SuiteWriter,
+    length_name,
+    parse_length,
+    sort_lengths,
+    sort_tasks,
+)
+from .official import load_official
+
+__all__ = [
+    "SUITE_FORMAT", "GenerateConfig", "Sample", "Suite", "SuiteWriter", "generate_suite",
+    "length_name", "load_official", "parse_length", "sort_lengths", "sort_tasks",
+    "suite_fingerprint",
+]

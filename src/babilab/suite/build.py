@@ -1,0 +1,156 @@
+"""Build a BABILong suite: the same bAbI questions hidden in background books at every length.
+
+For each task, the first `samples` questions of the task's stream (split, seed) are taken
+once; each is assembled at every length by haystack.assemble with its own random generator,
+seeded by (seed, task, length, index), so any sample can be rebuilt alone and the same
+inputs give the same bytes. A question whose facts do not fit a length is dropped there and
+counted, as BABILong does.
+
+Suites are named by how they were made (datasets-style fingerprints, made strict): the
+sha256 of the suite format, the full resolved config (defaults included), the bAbI
+generator version and the background's fingerprint (corpus *content* + tokenizer + how it
+was prepared), never paths or times. `out` and `progress` are the only settings left out
+(NOT_HASHED). Building into a folder that already holds the same fingerprint is a no-op, and
+without `out` suites live in the user cache under their fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from ..babi import GENERATOR_VERSION, SPLITS, parse_tasks, take_qas
+from ..errors import BabilabError
+from .files import SUITE_FILE, SUITE_FORMAT, Sample, Suite, SuiteWriter, parse_length
+
+NOT_HASHED = frozenset({"out", "progress"})
+
+
+class GenerateConfig(BaseModel):
+    """What `babilab generate` builds. Every field changes the suite's content."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tasks: list[str] = ["qa1", "qa2", "qa3", "qa4", "qa5"]
+    lengths: list[str] = ["0k", "1k", "2k", "4k", "8k"]  # k = 1,000 tokens, M = 1,000,000
+    samples: int = 100  # questions per task; the same ones at every length
+    corpus: str = "gutenberg"  # gutenberg | pg19 | dir:PATH | file:PATH
+    tokenizer: str = "gpt2"  # gpt2 (BABILong's unit) | cl100k | an HF folder or GGUF file
+    placement: str = "uniform"  # uniform | spread | window:START-END | depth:D
+    split: str = "test"  # bAbI split and background split: test for evaluation
+    seed: int = 0
+    reserve_tokens: int = 300  # left for the prompt: context = length - reserve (0k: facts only)
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _tasks(cls, v):
+        return parse_tasks(v if isinstance(v, str) else ",".join(v))
+
+    @field_validator("lengths", mode="before")
+    @classmethod
+    def _lengths(cls, v):
+        names = [x.strip() for x in (v.split(",") if isinstance(v, str) else v)]
+        for name in names:
+            parse_length(name)
+        if not names:
+            raise ValueError("give at least one length")
+        return names
+
+    @field_validator("samples", "reserve_tokens")
+    @classmethod
+    def _non_negative(cls, v):
+        if v < 0:
+            raise ValueError(f"must be >= 0, got {v}")
+        return v
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, v):
+        if v not in SPLITS:
+            raise ValueError(f"unknown split {v!r}; splits are {', '.join(SPLITS)}")
+        return v
+
+
+def suite_fingerprint(cfg: GenerateConfig, background_fingerprint: str) -> str:
+    fields = {"format": SUITE_FORMAT, "config": cfg.model_dump(), "babi": GENERATOR_VERSION,
+              "background": background_fingerprint}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def sample_rng(seed: int, task: str, length_tokens: int, index: int):
+    import numpy as np
+
+    return np.random.default_rng([seed, int(task[2:]), length_tokens, index])
+
+
+def cache_root() -> Path:
+    from ..models.hf import cache_dir
+
+    return cache_dir() / "suites"
+
+
+def generate_suite(cfg: GenerateConfig, out: Path | str | None = None,
+                   progress: bool | None = None) -> Suite:
+    """Build the suite `cfg` describes (or find it already built) and open it."""
+    from tqdm import tqdm
+
+    from ..haystack import FactsDoNotFitError, assemble, parse_placement, prepare_background
+
+    parse_placement(cfg.placement)  # a bad policy fails before any work
+    show = sys.stderr.isatty() if progress is None else progress
+    background = prepare_background(cfg.corpus, cfg.tokenizer, split=cfg.split, progress=show)
+    fingerprint = suite_fingerprint(cfg, background.fingerprint)
+    out = Path(out) if out is not None else cache_root() / fingerprint[:24]
+    if (out / SUITE_FILE).is_file():
+        existing = Suite(out)
+        if existing.fingerprint == fingerprint:
+            return existing
+
+    info = {"fingerprint": fingerprint, "config": cfg.model_dump(),
+            "babi_generator": GENERATOR_VERSION, "background": background.meta}
+    meta = {"seed": cfg.seed, "corpus": cfg.corpus, "tokenizer": cfg.tokenizer,
+            "placement": cfg.placement, "split": cfg.split, "babi_generator": GENERATOR_VERSION}
+    lengths = {name: parse_length(name) for name in cfg.lengths}
+    total_tokens = len(cfg.tasks) * cfg.samples * sum(max(n - cfg.reserve_tokens, 0) for n in
+                                                       lengths.values())
+    with SuiteWriter(out, info) as writer, tqdm(total=total_tokens, unit="tok", unit_scale=True,
+                                                desc="assembling", disable=not show) as bar:
+        for task in cfg.tasks:
+            qas = take_qas(task, cfg.split, cfg.samples, cfg.seed)
+            for name, length in lengths.items():
+                cell, dropped = writer.cell(task, name), 0
+                for index, qa in enumerate(qas):
+                    rng = sample_rng(cfg.seed, task, length, index)
+                    try:
+                        ctx = assemble(qa, length, rng, background, placement=cfg.placement,
+                                       reserve_tokens=cfg.reserve_tokens)
+                    except FactsDoNotFitError:
+                        dropped += 1
+                        continue
+                    cell.add(Sample(
+                        task=task, length=name, index=index, input=ctx.text(),
+                        question=qa.question, target=qa.answer, facts=qa.facts,
+                        supporting=qa.supporting,
+                        fact_char_offsets=tuple(p.char_offset for p in ctx.positions),
+                        fact_token_offsets=tuple(p.token_offset for p in ctx.positions),
+                        fact_depths=tuple(round(p.depth_pct, 3) for p in ctx.positions),
+                        context_tokens=ctx.n_tokens,
+                        meta={**meta, "books": list(ctx.books)},
+                    ))
+                    bar.update(max(length - cfg.reserve_tokens, 0))
+                writer.finish_cell(cell, dropped)
+    return Suite(out)
+
+
+def config_error(e: Exception) -> BabilabError:
+    """A pydantic validation error as one line."""
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "config"
+        return BabilabError(f"{where}: {str(first.get('msg', e)).removeprefix('Value error, ')}")
+    return BabilabError(str(e))
