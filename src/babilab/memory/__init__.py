@@ -1,0 +1,47 @@
+"""Recurrent-memory models around any HF causal LM: RMT, RMT-R and ARMT.
+
+One file per architecture (rmt.py, rmt_r.py, armt.py), what they share in common.py, greedy
+decoding in generate.py. Reference: shared/reference/memory_models.md.
+
+    backbone = AutoModelForCausalLM.from_pretrained(...)
+    model = RMT(backbone, RMTConfig(segment_size=512, num_mem_tokens=16))
+    out = model(input_ids, attention_mask, labels)        # training: loss at answer positions
+    gen = model.generate(model.segments(samples), max_new_tokens=10)   # streaming inference
+"""
+
+from .armt import ARMT, ARMTConfig, ARMTState
+from .common import (
+    ARCHITECTURES,
+    MemoryModel,
+    MemoryOutput,
+    SegmentBatch,
+    load_memory_model,
+    memory_class,
+    segment_batches,
+    split_points,
+)
+from .generate import Generation, generate
+from .rmt import RMT, RMTConfig, RMTState
+from .rmt_r import RMTR, RMTRConfig, RMTRState
+
+__all__ = [
+    "ARCHITECTURES",
+    "ARMT",
+    "ARMTConfig",
+    "ARMTState",
+    "Generation",
+    "MemoryModel",
+    "MemoryOutput",
+    "RMT",
+    "RMTConfig",
+    "RMTR",
+    "RMTRConfig",
+    "RMTRState",
+    "RMTState",
+    "SegmentBatch",
+    "generate",
+    "load_memory_model",
+    "memory_class",
+    "segment_batches",
+    "split_points",
+]

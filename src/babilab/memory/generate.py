@@ -1,0 +1,110 @@
+"""Greedy decoding after the last segment: the one decoding loop shared by RMT, RMT-R and ARMT.
+
+Like transformers' GenerationMixin, the loop lives apart from the models. It reads every segment
+but the last into the model's memory (with writes), then feeds the last segment as a read-only
+prompt (RMT: [M; x], RMT-R: [M; R; x], ARMT: x with layer reads) and decodes with the backbone's
+KV cache, running the LM head on one position per step.
+
+Why our own loop rather than HF `generate(inputs_embeds=...)`: its output layout changed across
+versions (a BOS used to be prepended, now the output starts empty) and batched calls with
+embeddings had bugs (transformers #11841, #16831, #41863); that silently broke the reference's
+exact-match parsing (shared/reference/memory_models.md §7). Here the output is only the new
+tokens, and left padding makes batched decoding equal one sample at a time.
+
+Segments come from an iterator and are consumed one at a time under no_grad, so memory use does
+not grow with the input length (only RMT-R keeps its O(S) stored memory states, §3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..errors import BabilabError
+from .common import MemoryModel, SegmentBatch, max_positions
+
+
+@dataclass
+class Generation:
+    tokens: Tensor  # (B, N) new token ids; after a row's EOS the row repeats EOS
+    logits: Tensor | None  # (B, N, V) float32 logits that chose each token, if asked for
+
+
+@torch.no_grad()
+def generate(
+    model: MemoryModel,
+    segments: Iterable[SegmentBatch],
+    max_new_tokens: int = 10,
+    eos_token_id: int | list[int] | None = None,
+    autocast_dtype: torch.dtype | None = None,
+    return_logits: bool = False,
+) -> Generation:
+    """Reset `model`, read all segments, and decode greedily after the last one.
+
+    segments: steps from `model.segments(samples)` (or any iterator of `SegmentBatch`); every
+    sample must end on the last step, which holds its question (and the GEN token, if used).
+    eos_token_id: stop a row at this token (default: the backbone's eos_token_id); decoding
+    stops early once every row has stopped. autocast_dtype: e.g. torch.bfloat16 to run the
+    backbone under autocast (ARMT keeps its associative arithmetic in float32).
+    The model's train/eval mode is left as it is: call `model.eval()` first.
+    """
+    if max_new_tokens < 1:
+        raise BabilabError("max_new_tokens must be at least 1")
+    if eos_token_id is None:
+        eos_token_id = model.backbone.config.eos_token_id
+    eos = torch.tensor(
+        [] if eos_token_id is None else eos_token_id, device=model.device, dtype=torch.long
+    ).flatten()
+    device_type = model.device.type
+    model.reset()
+    with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        last = None
+        for segment in segments:  # look one segment ahead: the last one is not written
+            if last is not None:
+                model.read(last)
+            last = segment
+        if last is None:
+            raise BabilabError("no segments to read")
+        last = last.to(model.device)
+        B = last.input_ids.shape[0]
+        if not bool(last.active.all()):
+            raise BabilabError("every sample must have tokens in the last segment (its question)")
+        state = model.state if model.state is not None else model.init_state(B)
+        prompt = model.segment_inputs(state, last, write=False)
+        window = max_positions(model.backbone)
+        if window is not None and int(prompt.position_ids.max()) + max_new_tokens > window:
+            raise BabilabError(
+                f"the last segment ({int(prompt.position_ids.max()) + 1} positions with memory) "
+                f"plus max_new_tokens={max_new_tokens} exceeds the backbone's window ({window})"
+            )
+        mask = prompt.attention_mask  # (B, P) grows by one column per new token
+        positions = prompt.position_ids[:, -1:]  # (B, 1) position of the last prompt token
+        tokens, all_logits = [], []
+        done = torch.zeros(B, dtype=torch.bool, device=model.device)
+        with model.reading(state):
+            out = model.body(prompt, use_cache=True)
+            for i in range(max_new_tokens):
+                logits = model.logits(out.last_hidden_state[:, -1])  # (B, V)
+                token = logits.argmax(-1)  # (B,)
+                if eos.numel():
+                    token = torch.where(done, eos[0], token)
+                    done |= torch.isin(token, eos)
+                tokens.append(token)
+                if return_logits:
+                    all_logits.append(logits)
+                if i == max_new_tokens - 1 or bool(done.all()):
+                    break
+                mask = torch.cat([mask, mask.new_ones(B, 1)], dim=1)  # (B, P + i + 1)
+                positions = positions + 1
+                step = type(prompt)(model.embed(token[:, None]), mask, positions)  # (B, 1, D)
+                out = model.body(step, past_key_values=out.past_key_values, use_cache=True)
+    return Generation(
+        torch.stack(tokens, dim=1),  # (B, N)
+        torch.stack(all_logits, dim=1) if return_logits else None,  # (B, N, V)
+    )
+
+
+__all__ = ["Generation", "generate"]
