@@ -43,6 +43,8 @@ class Request:
     context: str  # facts hidden in background text, without the question
     question: str
     facts: tuple[str, ...] = ()  # the bAbI statements, when known (the oracle reads them)
+    supporting: tuple[int, ...] = ()  # indices into `facts` of the ones the answer rests on
+    fact_char_offsets: tuple[int, ...] = ()  # where each fact starts in `context`
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Answer:
     over_window: bool = False  # the prompt did not fit; nothing was generated
     truncated: bool = False  # the prompt was cut on the left because the user asked for it
     error: str | None = None  # why the backend failed on this request, after retries
+    extra: dict | None = None  # backend-specific measurements (e.g. retrieval recall), JSON-able
 
 
 class Answerer(ABC):

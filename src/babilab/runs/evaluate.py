@@ -35,7 +35,8 @@ class EvalSummary:
 
 
 def request_of(sample: Sample) -> Request:
-    return Request(sample.sample_id, sample.task, sample.input, sample.question, sample.facts)
+    return Request(sample.sample_id, sample.task, sample.input, sample.question, sample.facts,
+                   sample.supporting, sample.fact_char_offsets)
 
 
 def prediction_of(sample: Sample, suite: str, config: PromptConfig, answerer: Answerer,
@@ -46,7 +47,7 @@ def prediction_of(sample: Sample, suite: str, config: PromptConfig, answerer: An
         target=sample.target, question=sample.question, output=answer.output,
         elapsed_s=answer.elapsed_s, prompt_tokens=answer.prompt_tokens,
         over_window=answer.over_window, truncated=answer.truncated, error=answer.error,
-        depth=sample.support_depth,
+        depth=sample.support_depth, extra=answer.extra,
     )
 
 

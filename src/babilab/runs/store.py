@@ -14,6 +14,7 @@ The store knows nothing about how outputs were made, nor how they are plotted.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -44,6 +45,7 @@ class Prediction:
     truncated: bool = False
     error: str | None = None
     depth: float | None = None  # mean depth (%) of the supporting facts in the context
+    extra: dict | None = None  # the answer's backend-specific measurements, stored as JSON
 
     @property
     def key(self) -> str:
@@ -113,7 +115,8 @@ class RunStore:
 
     def add(self, predictions: Iterable[Prediction]) -> int:
         """Write a batch in one transaction; an existing key is replaced."""
-        rows = [(p.key, *asdict(p).values(), time.time()) for p in predictions]
+        rows = [(p.key, *(json.dumps(v, sort_keys=True) if k == "extra" and v is not None else v
+                          for k, v in asdict(p).items()), time.time()) for p in predictions]
         marks = ", ".join("?" * (len(_COLUMNS) + 2))
         with self.db:
             self.db.executemany(f"INSERT OR REPLACE INTO predictions VALUES ({marks})", rows)
@@ -128,6 +131,7 @@ class RunStore:
         for row in self.db.execute(sql + " ORDER BY rowid", args):
             p = dict(zip(_COLUMNS, row, strict=True))
             p["over_window"], p["truncated"] = bool(p["over_window"]), bool(p["truncated"])
+            p["extra"] = json.loads(p["extra"]) if p["extra"] else None
             yield Prediction(**p)
 
     def count(self) -> int:
