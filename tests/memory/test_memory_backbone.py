@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from memory_fixtures import build
+from .memory_fixtures import build
 
 from babilab.memory.common import activation, decoder_layers, final_norm, init_memory
 

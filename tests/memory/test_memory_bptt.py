@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from memory_fixtures import SEGMENT, build, gpt2_backbone, llama_backbone, sample
+from .memory_fixtures import SEGMENT, build, gpt2_backbone, llama_backbone, sample
 
 
 def segment_grads(model, ids, mask, labels) -> list[torch.Tensor]:

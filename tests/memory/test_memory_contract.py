@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from memory_fixtures import EOS, SEGMENT, VOCAB, build, sample
+from .memory_fixtures import EOS, SEGMENT, VOCAB, build, sample
 
 from babilab.memory import generate, load_memory_model, memory_class
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from memory_fixtures import SEGMENT, build, sample
+from .memory_fixtures import SEGMENT, build, sample
 
 
 def test_one_segment_without_memory_equals_backbone(arch, backbone):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from memory_fixtures import SEGMENT, WINDOW, build, gpt2_backbone, llama_backbone, sample
+from .memory_fixtures import SEGMENT, WINDOW, build, gpt2_backbone, llama_backbone, sample
 from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2Model
 
 from babilab.errors import BabilabError

