@@ -9,6 +9,8 @@ DEPS_HASH := $(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
 SERVER_STAMP := $(VENV)/.server-$(DEPS_HASH)
 OUT ?= out/demo
+DEMO_SAMPLES ?= 5
+BABILAB := $(VENV)/bin/babilab
 # llama.cpp's default build crashes on the first decode on CPUs with AMX: build without
 # native tuning, with AVX-512 kernels.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
@@ -35,11 +37,14 @@ test: $(SERVER_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks tools
 	$(PY) -m pytest -q
 
+# The main job on built-in defaults: a small BABILong suite (qa1-qa5, 0k-8k, gutenberg books,
+# GPT-2 token lengths), the oracle and SmolLM2-135M-Instruct evaluated on it, and the report.
 demo: install
-	$(VENV)/bin/babilab babi generate --tasks all --split test --questions 1000 --seed 0 --out $(OUT)/babi
-	$(VENV)/bin/babilab babi check $(OUT)/babi
-	$(VENV)/bin/babilab babi stats $(OUT)/babi/qa1_single-supporting-fact_test.txt
-	@echo "bAbI files for all 20 tasks are in $(OUT)/babi"
+	$(BABILAB) generate --tasks qa1-qa5 --lengths 0k,1k,2k,4k,8k --samples $(DEMO_SAMPLES) --out $(OUT)/suite
+	$(BABILAB) eval --suite $(OUT)/suite --model oracle --run $(OUT)/run
+	$(BABILAB) eval --suite $(OUT)/suite --model hf:smollm2 --run $(OUT)/run
+	$(BABILAB) report $(OUT)/run
+	@echo "Report: $(OUT)/run/report/index.html"
 
 bench: install
 	$(PY) benchmarks/bench_babi_generate.py

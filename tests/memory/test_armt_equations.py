@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from .memory_fixtures import SEGMENT, build, gpt2_backbone, llama_backbone, sample
 
 from babilab.memory.armt import EPS, dpfp
 from babilab.memory.common import decoder_layers
+
+from .memory_fixtures import SEGMENT, build, gpt2_backbone, llama_backbone, sample
 
 N_SEGMENTS = 3
 

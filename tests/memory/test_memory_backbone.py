@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
-from .memory_fixtures import build
 
 from babilab.memory.common import activation, decoder_layers, final_norm, init_memory
+
+from .memory_fixtures import build
 
 
 def test_parts_of_each_family(backbone):

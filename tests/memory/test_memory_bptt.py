@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from .memory_fixtures import SEGMENT, build, gpt2_backbone, llama_backbone, sample
 
 

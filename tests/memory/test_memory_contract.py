@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
-from .memory_fixtures import EOS, SEGMENT, VOCAB, build, sample
 
 from babilab.memory import generate, load_memory_model, memory_class
+
+from .memory_fixtures import EOS, SEGMENT, VOCAB, build, sample
 
 
 def labelled(ids: torch.Tensor, n_targets: int) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+
 from .memory_fixtures import SEGMENT, build, sample
 
 

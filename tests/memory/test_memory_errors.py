@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from .memory_fixtures import SEGMENT, WINDOW, build, gpt2_backbone, llama_backbone, sample
 from transformers import BertConfig, BertForMaskedLM, GPT2Config, GPT2Model
 
 from babilab.errors import BabilabError
@@ -20,6 +19,8 @@ from babilab.memory import (
     generate,
     load_memory_model,
 )
+
+from .memory_fixtures import SEGMENT, WINDOW, build, gpt2_backbone, llama_backbone, sample
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+
 from .memory_fixtures import SEGMENT, build, gpt2_backbone, llama_backbone, sample
 
 

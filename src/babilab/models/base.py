@@ -92,6 +92,11 @@ ANSWERERS: dict[str, str] = {
     "oracle": "babilab.models.oracle:OracleAnswerer",
     "hf": "babilab.models.hf:HFAnswerer",
     "openai": "babilab.models.openai:OpenAIAnswerer",
+    "rag": "babilab.models.rag:RagAnswerer",
+    "memory": "babilab.models.memory:AnyMemoryAnswerer",
+    "rmt": "babilab.models.memory:RMTAnswerer",
+    "rmt_r": "babilab.models.memory:RMTRAnswerer",
+    "armt": "babilab.models.memory:ARMTAnswerer",
 }
 _registered: dict[str, type[Answerer]] = {}
 
