@@ -76,8 +76,10 @@ class GenerateConfig(BaseModel):
 
 
 def suite_fingerprint(cfg: GenerateConfig, background_fingerprint: str) -> str:
+    from ..haystack import ASSEMBLY_VERSION
+
     fields = {"format": SUITE_FORMAT, "config": cfg.model_dump(), "babi": GENERATOR_VERSION,
-              "background": background_fingerprint}
+              "assembly": ASSEMBLY_VERSION, "background": background_fingerprint}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

@@ -1,0 +1,98 @@
+"""Suites: exact lengths, positions, determinism, the fingerprint, drops and clean failures."""
+
+import json
+
+import pytest
+
+from babilab.cli import main
+from babilab.errors import BabilabError
+from babilab.haystack import load_tokenizer
+from babilab.suite import GenerateConfig, Suite, generate_suite, parse_length, suite_fingerprint
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory):
+    cfg = GenerateConfig(tasks="qa1,qa2", lengths="0k,1k,4k", samples=4, seed=0)
+    return generate_suite(cfg, tmp_path_factory.mktemp("suites") / "a", progress=False)
+
+
+def test_cells_and_same_questions_at_every_length(suite):
+    assert suite.cells() == [("qa1", "0k"), ("qa1", "1k"), ("qa1", "4k"),
+                             ("qa2", "0k"), ("qa2", "1k"), ("qa2", "4k")]
+    for task in ("qa1", "qa2"):
+        by_length = [[(s.question, s.target, s.facts) for s in suite.samples(task, n)]
+                     for n in ("0k", "1k", "4k")]
+        assert by_length[0] == by_length[1] == by_length[2]
+
+
+def test_exact_token_counts_and_positions(suite):
+    gpt2 = load_tokenizer("gpt2")
+    for sample in suite:
+        n_tokens = len(gpt2.encode([sample.input])[0])
+        want = max(parse_length(sample.length) - 300, 0)
+        if sample.length != "0k":
+            assert n_tokens == sample.context_tokens == want
+        for fact, offset in zip(sample.facts, sample.fact_char_offsets, strict=True):
+            assert sample.input[offset:offset + len(fact)] == fact
+        assert list(sample.fact_char_offsets) == sorted(sample.fact_char_offsets)  # story order
+        assert all(0 <= d <= 100 for d in sample.fact_depths)
+
+
+def test_same_inputs_same_bytes_other_seed_other_haystack(suite, tmp_path):
+    cfg = GenerateConfig(**suite.info["config"])
+    again = generate_suite(cfg, tmp_path / "b", progress=False)
+    for cell in ("data/qa2/4k.jsonl", "data/qa1/1k.jsonl"):
+        assert (again.path / cell).read_bytes() == (suite.path / cell).read_bytes()
+    other = generate_suite(cfg.model_copy(update={"seed": 1}), tmp_path / "c", progress=False)
+    assert other.fingerprint != suite.fingerprint
+    assert next(other.samples("qa1", "4k")).input != next(suite.samples("qa1", "4k")).input
+
+
+def test_second_request_is_a_cache_hit(suite):
+    before = (suite.path / "data/qa1/4k.jsonl").stat().st_mtime_ns
+    generate_suite(GenerateConfig(**suite.info["config"]), suite.path, progress=False)
+    assert (suite.path / "data/qa1/4k.jsonl").stat().st_mtime_ns == before
+
+
+def test_parquet_is_readable_by_datasets(suite):
+    from datasets import load_dataset
+
+    ds = load_dataset("parquet", data_files=str(suite.path / "data/qa1/4k.parquet"))["train"]
+    first = next(suite.samples("qa1", "4k"))
+    assert ds[0]["input"] == first.input and ds[0]["target"] == first.target
+    assert json.loads(ds[0]["meta"])["tokenizer"] == "gpt2"
+
+
+def test_fingerprint_is_pinned():
+    # Changing what a config means must bump a version; this pin catches accidental changes.
+    cfg = GenerateConfig()
+    assert suite_fingerprint(cfg, "background-x")[:16] == "dfa5d2f913969d09"
+    assert suite_fingerprint(cfg.model_copy(update={"placement": "spread"}), "background-x") != \
+        suite_fingerprint(cfg, "background-x")
+
+
+def test_facts_that_do_not_fit_are_dropped_and_counted(tmp_path):
+    cfg = GenerateConfig(tasks="qa3", lengths="0.4k", samples=6)  # 100 tokens for the facts
+    suite = generate_suite(cfg, tmp_path / "s", progress=False)
+    cell = suite.info["cells"]["qa3/0.4k"]
+    assert cell["dropped"] > 0 and cell["samples"] + cell["dropped"] == 6
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lengths", "12q"], "bad length '12q'"),
+    (["--tasks", "qa33"], "unknown task qa33"),
+    (["--tokenizer", "nope"], "unknown tokenizer"),
+    (["--samples", "-2"], "must be >= 0"),
+    (["--placement", "middle"], "unknown placement"),
+])
+def test_bad_input_one_line_nothing_on_disk(tmp_path, capsys, args, message):
+    out = tmp_path / "suite"
+    assert main(["generate", "--out", str(out), "--samples", "1", "--lengths", "0k", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_not_a_suite(tmp_path):
+    with pytest.raises(BabilabError, match="not a babilab suite"):
+        Suite(tmp_path)
