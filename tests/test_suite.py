@@ -96,3 +96,24 @@ def test_bad_input_one_line_nothing_on_disk(tmp_path, capsys, args, message):
 def test_not_a_suite(tmp_path):
     with pytest.raises(BabilabError, match="not a babilab suite"):
         Suite(tmp_path)
+
+
+def test_official_layout_from_a_local_copy(tmp_path, capsys):
+    # The hub's layout: data/qaN/<length>.json with input / question / target.
+    rows = [{"input": "John travelled to the hallway. Mary journeyed to the bathroom.",
+             "question": "Where is Mary? ", "target": "bathroom"},
+            {"input": "Daniel went back to the garden.", "question": "Where is Daniel? ",
+             "target": "garden"}]
+    folder = tmp_path / "babilong" / "data" / "qa1"
+    folder.mkdir(parents=True)
+    (folder / "0k.json").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "official"
+    assert main(["generate", "--official", "--official-source", str(tmp_path / "babilong"),
+                 "--tasks", "qa1", "--lengths", "0k", "--out", str(out)]) == 0
+    samples = list(Suite(out).samples("qa1", "0k"))
+    assert [(s.question, s.target) for s in samples] == [("Where is Mary?", "bathroom"),
+                                                          ("Where is Daniel?", "garden")]
+    assert samples[0].fact_depths == () and samples[0].support_depth is None
+    assert main(["generate", "--official", "--official-source", str(tmp_path / "nothing"),
+                 "--lengths", "4k", "--out", str(tmp_path / "o2")]) == 2
+    assert "cannot load" in capsys.readouterr().err

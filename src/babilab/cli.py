@@ -119,6 +119,13 @@ def generate(
         except ValueError as e:
             raise config_error(e) from None
         suite = generate_suite(cfg, out)
+    bg = suite.info.get("background")
+    if bg:
+        other = "train" if bg["split"] == "test" else "test"
+        disjoint = (f"books disjoint from the {other} split" if bg.get("disjoint_splits")
+                    else f"the corpus is too small to keep its {other} books apart")
+        typer.echo(f"background: {bg['corpus']} {bg['split']} split, {bg['n_books']} books, "
+                   f"{bg['n_tokens']:,} {bg['tokenizer']} tokens ({disjoint})")
     for key, cell in suite.info["cells"].items():
         dropped = f", {cell['dropped']} dropped (facts do not fit)" if cell.get("dropped") else ""
         typer.echo(f"{key}: {cell['samples']} samples{dropped}")
@@ -142,7 +149,8 @@ def load_yaml(path: Path) -> dict:
 @app.command("eval")
 def eval_(
     suite: Annotated[Path, typer.Option(help="a suite folder made by `babilab generate`")],
-    model: Annotated[str, typer.Option(help="oracle | hf:ID_DIR_OR_GGUF | hf:smollm2 | openai:MODEL")],
+    model: Annotated[str, typer.Option(help="oracle | hf:ID_DIR_OR_GGUF | hf:smollm2 | openai:MODEL | "
+                                            "rag:READER (e.g. rag:hf:smollm2)")],
     run: Annotated[Path, typer.Option(help="run folder; re-running skips finished predictions")],
     prompt: Annotated[list[str] | None, typer.Option(
         help="prompt configuration name(s), e.g. instruction_yes_examples_yes_post_prompt_yes_"
@@ -156,6 +164,12 @@ def eval_(
     api_mode: Annotated[str | None, typer.Option(help="openai: chat or completions")] = None,
     truncate: Annotated[str | None, typer.Option(help="hf: 'left' to cut over-long prompts")] = None,
     dtype: Annotated[str | None, typer.Option(help="hf: bfloat16 (default), float16, float32")] = None,
+    rag_chunk: Annotated[str | None, typer.Option(help="rag: sentence (default) or tokens:N")] = None,
+    rag_k: Annotated[int | None, typer.Option(help="rag: chunks retrieved (default 5)")] = None,
+    rag_order: Annotated[str | None, typer.Option(help="rag: similarity (default) or doc")] = None,
+    rag_embedder: Annotated[str | None, typer.Option(
+        help="rag: sentence-transformers folder or cached hub id [all-MiniLM-L6-v2]")] = None,
+    rag_index: Annotated[str | None, typer.Option(help="rag: flat (exact, default), hnsw or ivf")] = None,
     mode: Annotated[str, typer.Option(help="scoring mode for the printed summary")] = "babilong",
 ) -> None:
     """Answer every sample of a suite with a model; predictions go to the run store."""
@@ -167,7 +181,8 @@ def eval_(
     else:  # BABILong's full prompt; a completions endpoint takes raw text, so no chat template
         configs = [PromptConfig(chat_template=api_mode != "completions", system_prompt=system_prompt)]
     options = {"max_new_tokens": max_new_tokens, "base_url": base_url, "mode": api_mode,
-               "truncate": truncate, "dtype": dtype}
+               "truncate": truncate, "dtype": dtype, "chunk": rag_chunk, "k": rag_k,
+               "order": rag_order, "embedder": rag_embedder, "index": rag_index}
     summary = evaluate(suite, model, run, configs=configs, batch_size=batch_size,
                        tasks=babi.parse_tasks(tasks) if tasks else None,
                        lengths=[x.strip() for x in lengths.split(",")] if lengths else None,
