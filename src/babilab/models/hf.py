@@ -132,10 +132,31 @@ def load_model(source: str, gguf_file: str | None, content_id: str, dtype: str):
     return tokenizer, model
 
 
+def token_budget_batches(order: list[int], lengths: list[int], batch_size: int,
+                         max_tokens: int) -> list[list[int]]:
+    """Consecutive groups of `order` (sorted longest first) with at most `batch_size` prompts
+    and at most `max_tokens` padded tokens, so long prompts run alone (no padding, the fast
+    attention path) while short ones share the cost of each decoding step.
+
+    >>> token_budget_batches([0, 1, 2, 3], [5000, 3000, 1000, 900], 4, 8000)
+    [[0], [1, 2], [3]]
+    """
+    groups: list[list[int]] = []
+    for i in order:
+        group = groups[-1] if groups else None
+        # the group's first prompt is its longest, so it sets the padded width
+        if group and len(group) < batch_size and lengths[group[0]] * (len(group) + 1) <= max_tokens:
+            group.append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
 @register("hf")
 class HFAnswerer(Answerer):
-    def __init__(self, model: str, max_new_tokens: int = 20, batch_size: int = 4,
-                 dtype: str = "bfloat16", truncate: str | None = None, threads: int | None = None):
+    def __init__(self, model: str, max_new_tokens: int = 20, batch_size: int = 8,
+                 max_batch_tokens: int = 8192, dtype: str = "bfloat16", truncate: str | None = None,
+                 threads: int | None = None):
         if max_new_tokens < 1:
             raise BabilabError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if batch_size < 1:
@@ -154,6 +175,7 @@ class HFAnswerer(Answerer):
             content_id += "@" + str(getattr(self.model.config, "_commit_hash", None))
         self.model_arg, self.content_id = model, content_id
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.dtype, self.truncate = dtype, truncate
         self.window = int(getattr(self.model.config, "max_position_embeddings", 0) or 1 << 30)
         self.tokenizer.padding_side = "left"
@@ -172,6 +194,7 @@ class HFAnswerer(Answerer):
 
     @property
     def fingerprint(self) -> str:
+        # Batching is left out: it changes greedy answers by floating-point noise at most.
         return fingerprint_of(backend="hf", model=self.content_id, dtype=self.dtype,
                               max_new_tokens=self.max_new_tokens, truncate=self.truncate,
                               decoding="greedy")
@@ -205,8 +228,8 @@ class HFAnswerer(Answerer):
             else:
                 answers[i] = Answer("", prompt_tokens=len(ids), over_window=True)
         runnable.sort(key=lambda i: -len(prompts[i]))  # longest first: memory errors surface early
-        for start in range(0, len(runnable), self.batch_size):
-            batch = runnable[start:start + self.batch_size]
+        for batch in token_budget_batches(runnable, [len(p) for p in prompts], self.batch_size,
+                                          self.max_batch_tokens):
             width = max(len(prompts[i]) for i in batch)
             pad = self.tokenizer.pad_token_id
             input_ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in batch])
