@@ -24,6 +24,14 @@ def stored(run):
     return sorted(rows)
 
 
+def count(run):
+    try:
+        with sqlite3.connect(run / "predictions.sqlite", timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
+
+
 def test_sigkill_at_random_points_then_resume(tmp_path):
     tasks = ("qa1", "qa2", "qa4", "qa9", "qa10", "qa12")
     suite = facts_only_suite(tmp_path / "suite", tasks=tasks, n=150)
@@ -36,17 +44,25 @@ def test_sigkill_at_random_points_then_resume(tmp_path):
     run = tmp_path / "killed"
     partial_counts = []
     for _ in range(6):
+        before = len(stored(run)) if (run / "predictions.sqlite").exists() else 0
         proc = subprocess.Popen(eval_command(suite.path, run), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 2.0))
+        # Wait until this process is writing (start-up time varies with machine load), then
+        # kill it at a random moment inside its work.
+        deadline = time.time() + 120
+        while proc.poll() is None and time.time() < deadline:
+            if (run / "predictions.sqlite").exists() and count(run) > before:
+                break
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))
         if proc.poll() is not None:
             break
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
-        if (run / "predictions.sqlite").exists():
-            partial_counts.append(len(stored(run)))
+        partial_counts.append(len(stored(run)))
     subprocess.run(eval_command(suite.path, run), check=True, capture_output=True)
 
     assert stored(run) == reference
     # the kills really interrupted work in progress
+    print("stored after each kill:", partial_counts)
     assert any(0 < n < total for n in partial_counts), partial_counts
