@@ -41,7 +41,7 @@ class GenerateConfig(BaseModel):
     corpus: str = "gutenberg"  # gutenberg | pg19 | dir:PATH | file:PATH
     tokenizer: str = "gpt2"  # gpt2 (BABILong's unit) | cl100k | an HF folder or GGUF file
     placement: str = "uniform"  # uniform | spread | window:START-END | depth:D
-    split: str = "test"  # bAbI split and background split: test for evaluation
+    split: str = "test"  # bAbI stories and books: test for evaluation; valid and train use train books
     seed: int = 0
     reserve_tokens: int = 300  # left for the prompt: context = length - reserve (0k: facts only)
 
@@ -104,7 +104,9 @@ def generate_suite(cfg: GenerateConfig, out: Path | str | None = None,
 
     parse_placement(cfg.placement)  # a bad policy fails before any work
     show = sys.stderr.isatty() if progress is None else progress
-    background = prepare_background(cfg.corpus, cfg.tokenizer, split=cfg.split, progress=show)
+    # Validation questions take the train books: nothing but the test suite touches test books.
+    book_split = "test" if cfg.split == "test" else "train"
+    background = prepare_background(cfg.corpus, cfg.tokenizer, split=book_split, progress=show)
     fingerprint = suite_fingerprint(cfg, background.fingerprint)
     out = Path(out) if out is not None else cache_root() / fingerprint[:24]
     if (out / SUITE_FILE).is_file():
