@@ -31,6 +31,7 @@ def main() -> None:
         f"# bench_babi_generate: {args.questions} {args.split} questions per task",
         f"# python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} cpus, "
         f"{platform.processor() or platform.platform()}",
+        f"# load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
         f"{'task':<6}{'stories':>9}{'generate_s':>12}{'format_s':>10}{'questions/s':>13}",
     ]
     print("\n".join(lines), flush=True)
