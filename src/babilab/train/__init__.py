@@ -1,0 +1,31 @@
+"""Curriculum training of recurrent-memory models (RMT, RMT-R, ARMT) and plain backbones.
+
+    from babilab.train import load_recipe, train
+    result = train(load_recipe("recipes/cpu_smoke.yaml"))
+    # then: babilab eval --suite SUITE --model rmt:{result.model_dir} --run RUN
+
+Files, in the order the loop uses them: config.py (the recipe), curriculum.py (stages, rows,
+segment draws), schedule.py (learning rate), data.py (samples on the fly), plain.py (the
+no-memory baseline), checkpoint.py (atomic, resumable), loop.py (`train`).
+Importing this package does not import torch; `train` loads it when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Stage, TrainConfig, load_recipe
+
+if TYPE_CHECKING:
+    from .loop import TrainResult
+
+
+def train(cfg: TrainConfig | dict[str, Any] | str | Path, resume: bool = False) -> TrainResult:
+    """Run a recipe (a TrainConfig, a dict, or a YAML path); `resume` continues its out_dir."""
+    from .loop import train as run
+
+    return run(cfg, resume=resume)
+
+
+__all__ = ["Stage", "TrainConfig", "load_recipe", "train"]

@@ -1,0 +1,126 @@
+"""Samples: deterministic by position, the evaluation's layout, loss only on answers, and
+never a test story or a test book."""
+
+from itertools import islice
+
+import numpy as np
+import pytest
+from transformers import AutoTokenizer
+
+from babilab.babi import iter_stories
+from babilab.babi.generate import split_of
+from babilab.errors import BabilabError
+from babilab.haystack import open_corpus, prepare_background
+from babilab.models.memory import question_text
+from babilab.prompts import format_prompt
+from babilab.train.data import NO_PROMPT_PARTS, SampleMaker, collate, haystack_tokenizer, story_at
+
+from .train_fixtures import SEGMENT
+
+
+@pytest.fixture(scope="module")
+def tokenizer(backbone):
+    return AutoTokenizer.from_pretrained(backbone)
+
+
+@pytest.fixture(scope="module")
+def background(tmp_path_factory, corpus, tokenizer):
+    return prepare_background(f"dir:{corpus}", haystack_tokenizer(tokenizer, "tiny"),
+                              split="train", cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def maker(tokenizer, background, layout="memory", **kw) -> SampleMaker:
+    return SampleMaker(tokenizer, background, layout=layout, segment_size=SEGMENT,
+                       tasks=kw.pop("tasks", ["qa1", "qa2"]), seed=0,
+                       eos_id=tokenizer.eos_token_id, **kw)
+
+
+def test_story_at_is_the_stream_of_iter_stories():
+    for task in ("qa1", "qa2"):
+        for split in ("train", "valid"):
+            stream = list(islice(iter_stories(task, split, seed=3), 6))
+            assert [story_at(task, split, 3, i) for i in range(6)] == stream
+
+
+def test_samples_depend_only_on_their_position(tokenizer, background):
+    a = maker(tokenizer, background)
+    b = maker(tokenizer, background)
+    one = a.train_sample(1, 7, 3, segments=2, vary=True)
+    assert np.array_equal(one.input_ids, b.train_sample(1, 7, 3, segments=2, vary=True).input_ids)
+    others = [a.train_sample(1, 7, row, segments=2, vary=True) for row in range(4)]
+    assert len({s.input_ids.tobytes() for s in others}) == 4
+    assert not np.array_equal(one.input_ids, a.train_sample(1, 8, 3, 2, True).input_ids)
+
+
+def test_memory_layout_context_segments_then_the_question_segment(tokenizer, background):
+    m = maker(tokenizer, background)
+    for row in range(8):
+        s = m.train_sample(0, 0, row, segments=3, vary=True)
+        assert 1 <= s.n_segments <= 3
+        # the context is token-exact, so the question part starts a segment of its own
+        assert s.n_context_tokens == s.n_segments * SEGMENT
+        tail = s.input_ids[s.n_context_tokens:]
+        assert 0 < len(tail) <= SEGMENT
+        q = tokenizer(question_text(s.question), add_special_tokens=False)["input_ids"]
+        a = tokenizer(" " + s.target, add_special_tokens=False)["input_ids"]
+        assert tail.tolist() == q + a + [tokenizer.eos_token_id]
+        # loss only on the answer tokens and the EOS
+        scored = s.labels != -100
+        assert scored.sum() == len(a) + 1 and scored[-len(a) - 1:].all()
+        assert (s.labels[scored] == s.input_ids[scored]).all()
+
+
+def test_plain_layout_is_what_the_hf_answerer_sends(tokenizer, background):
+    memory, plain = maker(tokenizer, background), maker(tokenizer, background, "plain")
+    s, p = memory.valid_sample(0, 2), plain.valid_sample(0, 2)
+    assert (s.question, s.target, s.books) == (p.question, p.target, p.books)  # same data
+    n_prompt = int(np.argmax(p.labels != -100))
+    context = tokenizer.decode(s.input_ids[:s.n_context_tokens])
+    prompt = format_prompt(s.task, context, s.question, NO_PROMPT_PARTS)
+    assert p.input_ids[:n_prompt].tolist() == tokenizer(prompt)["input_ids"]
+
+
+def test_more_questions_share_the_last_segment(tokenizer, background):
+    m = maker(tokenizer, background, tasks=["qa1"], questions_per_sample=3)
+    samples = [m.train_sample(0, 0, row, segments=2, vary=False) for row in range(6)]
+    assert max(s.n_questions for s in samples) > 1
+    for s in samples:
+        assert len(s.input_ids) - s.n_context_tokens <= SEGMENT
+        eos_scored = (s.labels == tokenizer.eos_token_id).sum()
+        assert eos_scored == s.n_questions
+
+
+def test_training_and_validation_never_touch_test_stories_or_books(tokenizer, background, corpus):
+    test_books = {d.book_id for d in open_corpus(f"dir:{corpus}", "test").documents()}
+    train_books = {d.book_id for d in open_corpus(f"dir:{corpus}", "train").documents()}
+    assert test_books and train_books and not test_books & train_books
+    assert set(background.book_ids) == train_books
+    m = maker(tokenizer, background)
+    train = [m.train_sample(0, step, row, 2, True) for step in range(4) for row in range(4)]
+    valid = [m.valid_sample(i, 2) for i in range(12)]
+    for s in train + valid:
+        assert set(s.books) <= train_books
+        assert split_of(story_at(s.task, s.split, 0, s.story_index)) == s.split
+    assert {s.split for s in train} == {"train"} and {s.split for s in valid} == {"valid"}
+
+
+def test_facts_that_never_fit_are_one_clear_error(tokenizer, background):
+    m = SampleMaker(tokenizer, background, layout="memory", segment_size=4, tasks=["qa2"],
+                    seed=0, eos_id=tokenizer.eos_token_id)
+    with pytest.raises(BabilabError, match="fits in 4 tokens"):
+        m.valid_sample(0, 1)
+
+
+def test_only_train_backgrounds(tokenizer, corpus, tmp_path):
+    test_bg = prepare_background(f"dir:{corpus}", haystack_tokenizer(tokenizer, "tiny"),
+                                 split="test", cache_dir=tmp_path)
+    with pytest.raises(BabilabError, match="train books only"):
+        maker(tokenizer, test_bg)
+
+
+def test_collate_right_pads(tokenizer, background):
+    m = maker(tokenizer, background)
+    samples = [m.train_sample(0, 0, row, 2, True) for row in range(3)]
+    batch = collate(samples)
+    assert batch.attention_mask.sum(1).tolist() == [len(s.input_ids) for s in samples]
+    assert batch.n_targets == sum(s.n_targets for s in samples)
