@@ -15,7 +15,7 @@ from .errors import BabilabError
 from .report import build_report
 from .runs import evaluate, export_babilong, score_run
 from .suite import GenerateConfig, Suite, generate_suite, load_official
-from .train import train
+from .train import train  # the function; its modules stay importable as `from babilab.train import loop`
 
 __version__ = "0.1.0"
 

@@ -227,6 +227,32 @@ def export(
     typer.echo(f"wrote {len(export_babilong(run, out))} files under {out}")
 
 
+@app.command("train")
+def train_(
+    recipe: Annotated[Path, typer.Argument(help="a training recipe (YAML), e.g. recipes/cpu_smoke.yaml")],
+    resume: Annotated[bool, typer.Option("--resume", help="continue the run in out_dir from its "
+                                                          "last checkpoint")] = False,
+    out_dir: Annotated[str | None, typer.Option(help="where the run goes (instead of the "
+                                                     "recipe's out_dir)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override a recipe value: "
+                                                   "KEY=VALUE, e.g. lr=1e-4 or stages.0.steps=5")] = None,
+) -> None:
+    """Train a memory model (or a plain backbone) through a curriculum of lengths."""
+    import logging
+
+    from .train import load_recipe, train
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    result = train(load_recipe(recipe, set_ or [], {"out_dir": out_dir} if out_dir else None),
+                   resume=resume)
+    for s in result.stages:
+        typer.echo(f"stage {s['stage']} ({s['segments']} segments): {s['steps']} steps, stopped "
+                   f"by {s['stopped']}, best validation accuracy {s['best_accuracy']:.3f} at "
+                   f"step {s['best_step']}")
+    typer.echo(f"model: {result.model_dir}\nevaluate it: babilab eval --suite SUITE "
+               f"{result.eval_args} --run RUN")
+
+
 def print_summary(summary: dict) -> None:
     for model, s in summary["models"].items():
         lengths = s["lengths"]

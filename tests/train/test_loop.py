@@ -103,7 +103,7 @@ def test_plain_loss_is_the_backbone_loss_on_answer_tokens(tmp_path, corpus, back
 def test_model_selection_keeps_the_best_and_stops_early(tmp_path, corpus, backbone, monkeypatch):
     """Scripted validation accuracies: the stage stops on patience and ends with the weights
     of its best evaluation, which equal a run stopped right there."""
-    import babilab.train.loop as loop
+    from babilab.train import loop
 
     def scripted(accuracies):
         it = iter(accuracies)
@@ -199,8 +199,7 @@ def test_resume_rules(tmp_path, corpus, backbone, capsys):
 
 
 def test_training_never_asks_for_test_stories_or_test_books(tmp_path, corpus, backbone, monkeypatch):
-    import babilab.train.data as data
-    import babilab.train.loop as loop
+    from babilab.train import data, loop
 
     stories, backgrounds = set(), set()
     real_story_at, real_prepare = data.story_at, loop.prepare_background

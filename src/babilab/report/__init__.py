@@ -5,7 +5,8 @@
 Per model: the task x length table of the leaderboard (best prompt configuration per task,
 with n and a 95% interval per cell), the qa1-qa5 average per length, accuracy by
 supporting-fact depth x length (lost in the middle), accuracy by depth quartile, and the
-over-window / failed / truncated counts. Everything comes from stored predictions; the
+over-window / failed / truncated counts; for retrieval (rag) models, recall@k of the
+supporting facts by task x length. Everything comes from stored predictions; the
 report never runs a model. Model outputs are HTML-escaped.
 """
 
@@ -79,6 +80,8 @@ def build_report(run_dir: Path | str, mode: str = "babilong", out: Path | str | 
         parts.append("<p>qa1-qa5 average per length: " + ", ".join(
             f"{n}: {'n/a' if v < 0 else f'{v:.1f}'}" for n, v in avg.items()) + "</p>")
         parts.append(cells_table(s, tasks, lengths))
+        if s.get("retrieval"):
+            parts.append(recall_table(s["retrieval"], tasks, lengths))
         if any(v is not None for row in depth_grid for v in row):
             depth_png = heatmap_png(depth_grid, depth_rows(), lengths,
                                     f"{model}: accuracy by supporting-fact depth",
@@ -113,6 +116,25 @@ def cells_table(s: dict, tasks: list[str], lengths: list[str]) -> str:
                     f"{html.escape(s['best_config'][t])}</small></td></tr>")
     return (f"<table><tr><th>task</th>{head}<th>best prompt configuration</th></tr>"
             f"{''.join(rows)}</table>")
+
+
+def recall_table(retrieval: dict, tasks: list[str], lengths: list[str]) -> str:
+    """recall@k of the supporting facts per task x length: all found %, (mean fraction %)."""
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in lengths)
+    rows, k = [], None
+    for t in tasks:
+        tds = []
+        for n in lengths:
+            c = retrieval.get(f"{t}/{n}")
+            k = k or (c or {}).get("k")
+            split = f", {c['facts_split']} with split facts" if c and c["facts_split"] else ""
+            tds.append("<td></td>" if c is None else
+                       f'<td title="mean fraction found {c["recall_fraction"]:.0f}%{split}">'
+                       f'{c["recall_all"]:.1f}<small> ({c["recall_fraction"]:.0f})</small></td>')
+        rows.append(f"<tr><th>{t}</th>{''.join(tds)}</tr>")
+    return (f"<p>Retrieval: recall@{k} of the supporting facts, % of samples with all of them "
+            "retrieved (mean fraction retrieved).</p>"
+            f"<table><tr><th>task</th>{head}</tr>{''.join(rows)}</table>")
 
 
 def flags_table(flags: dict) -> str:

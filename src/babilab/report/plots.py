@@ -33,8 +33,7 @@ def heatmap_png(values: list[list[float | None]], rows: list[str], cols: list[st
 
     data = np.array([[math.nan if v is None else v for v in row] for row in values], dtype=float)
     fig, ax = plt.subplots(figsize=(1.0 + 0.75 * max(len(cols), 2), 0.9 + 0.45 * max(len(rows), 2)))
-    cmap = matplotlib.colormaps["RdYlGn"].copy()
-    cmap.set_bad("#dddddd")
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#dddddd")
     ax.imshow(np.ma.masked_invalid(data), cmap=cmap, vmin=0, vmax=100, aspect="auto")
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(rows)), rows)

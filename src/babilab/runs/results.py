@@ -3,8 +3,9 @@
 `score_run` re-scores every stored output under a scoring mode (so `babilab rescore RUN
 --mode strict` costs seconds) and writes `scores_<mode>.csv` (one row per prediction) and
 `summary_<mode>.json` (per model: cells with accuracy, n and a 95% interval per prompt
-configuration, the leaderboard's best configuration per task, and the qa1-qa5 average per
-length). `export_babilong` writes BABILong's prediction layout for leaderboard submissions.
+configuration, the leaderboard's best configuration per task, the qa1-qa5 average per
+length, and for retrieval answerers recall@k per cell). `export_babilong` writes BABILong's
+prediction layout for leaderboard submissions.
 """
 
 from __future__ import annotations
@@ -35,6 +36,24 @@ def score_predictions(predictions: list[Prediction], mode: str) -> list[Scored]:
     ]
 
 
+def retrieval_cells(rows: list[Scored], best: dict[str, str]) -> dict[str, dict]:
+    """Per task/length: mean recall@k (all supporting facts; fraction found), in percent.
+
+    Only predictions whose `extra` has `recall_all` (the rag answerer's) count, and only
+    under the task's best prompt configuration, so each sample counts once.
+    """
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for s in rows:
+        p = s.prediction
+        if p.extra and "recall_all" in p.extra and best.get(p.task) == p.prompt_config:
+            groups[f"{p.task}/{p.length}"].append(p.extra)
+    return {key: {"recall_all": 100 * sum(x["recall_all"] for x in xs) / len(xs),
+                  "recall_fraction": 100 * sum(x["recall_fraction"] for x in xs) / len(xs),
+                  "facts_split": sum(bool(x.get("facts_split")) for x in xs),
+                  "k": xs[0].get("k"), "n": len(xs)}
+            for key, xs in sorted(groups.items())}
+
+
 def summarize(scored: list[Scored], mode: str) -> dict:
     by_model: dict[str, list[Scored]] = defaultdict(list)
     for s in scored:
@@ -63,6 +82,9 @@ def summarize(scored: list[Scored], mode: str) -> dict:
             "qa1_qa5_average": leaderboard_average(table, lengths),
             "flags": dict(flags),
         }
+        retrieval = retrieval_cells(rows, best)
+        if retrieval:  # retrieval answerers only: recall@k next to accuracy
+            summary["models"][model]["retrieval"] = retrieval
     return summary
 
 

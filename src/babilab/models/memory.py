@@ -1,0 +1,381 @@
+"""The memory answerers: a saved RMT, RMT-R or ARMT checkpoint answers a suite like any model.
+
+    load_answerer("memory:/ckpt/qa1")    # whichever architecture the checkpoint holds
+    load_answerer("rmt:/ckpt/qa1")       # the same, but the checkpoint must hold an RMT
+    load_answerer("armt:/ckpt/qa1", backbone="smollm2")   # a checkpoint saved without backbone
+
+    babilab eval --suite S --model rmt:/ckpt/qa1 --run R
+
+Names: `memory` reads the architecture from the checkpoint; `rmt`, `rmt_r` and `armt` also
+check it, so a checkpoint of another architecture is a clear error before anything loads.
+All four give the same answers and fingerprint for the same checkpoint.
+
+Checkpoint: a folder written by `MemoryModel.save` (memory_config.json + memory.safetensors,
+plus backbone/ when saved with `save_backbone=True`), with the backbone's tokenizer in the
+folder itself or in backbone/ (`save_checkpoint` below writes both). The backbone comes from,
+in order: the `backbone` option (hf.py's forms: a folder, a .gguf, `smollm2`, a hub id), the
+saved backbone/, or the folder the checkpoint records as its backbone, if it exists here.
+
+Prompt format (what a memory model reads; `train/` must build training samples the same way):
+
+    segments 1..S   the context's tokens, `segment_size` per segment (the model's alignment),
+                    each read with a memory write
+    last segment    QUESTION_FORMAT.format(question=...) = "\\nQuestion: <question>\\nAnswer:",
+                    read-only (no write), then greedy decoding from there
+
+The context never shares a segment with the question, so the question is never split and
+always sees only the memory. No special tokens (BOS) are added. The PromptConfig's
+instruction, examples and chat template are for instruction-following models and are ignored:
+a memory model is fine-tuned on raw context and question (shared/reference/memory_models.md
+§1.4). There is no window for the context: only the last segment must fit (question +
+memory + max_new_tokens <= the backbone's positions), else the answer is `over_window`.
+
+Options: max_new_tokens (20), batch_size (4 requests decoded together, longest first; left
+padding makes batched answers equal one-at-a-time ones), dtype (bfloat16), device (cuda when
+there is one), threads, progress (a per-segment bar; default: on a terminal, for long inputs).
+The fingerprint hashes content, never paths: the memory weights file, the architecture and
+config, the backbone's weights (hf.py's content id), the tokenizer, and the decoding settings.
+
+Memory: the context is tokenized in chunks into one int32 array per request (4 bytes a token)
+and segments are sliced from it step by step, so no full-context tensor is built and the
+model's state stays constant (RMT, ARMT) or grows by its stored states (RMT-R). Chunking is
+exact for byte-level BPE tokenizers (see `encode_long`); it only applies past CHUNK_CHARS.
+
+Not here: the architectures and the decode loop (memory/), training (train/).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import BabilabError
+from ..prompts import PromptConfig
+from .base import Answer, Answerer, Request, fingerprint_of, register
+from .hf import file_sha256, load_model, resolve_model, weights_hash
+
+QUESTION_FORMAT = "\nQuestion: {question}\nAnswer:"
+PROMPT_VERSION = 1  # bump when QUESTION_FORMAT or the segment layout changes (in the fingerprint)
+CHUNK_CHARS = 1 << 20  # context characters encoded at once; keeps the tokenizer's memory flat
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+# Step widths are rounded up to a multiple of this. On CPU, oneDNN keeps JIT code for every
+# distinct matmul shape (about 0.7 MB each for a bf16 Linear, measured with torch 2.13): with
+# a context remainder and a question of any length, a long eval would keep hundreds of them.
+WIDTH_MULTIPLE = 64
+
+
+def question_text(question: str) -> str:
+    """The text of the last, read-only segment.
+
+    >>> question_text("Where is Mary?")
+    '\\nQuestion: Where is Mary?\\nAnswer:'
+    """
+    return QUESTION_FORMAT.format(question=question.strip())
+
+
+def encode_long(tokenizer: Any, text: str, chunk_chars: int = CHUNK_CHARS):
+    """Token ids of `text` (no special tokens) as an int32 numpy array, encoded in chunks.
+
+    Chunks end just before a space that follows a non-space character: byte-level BPE
+    pre-tokenizers (GPT-2, SmolLM2, Llama 3, Qwen) always split there, so the ids equal one
+    encode of the whole text while the tokenizer never holds more than a few chunks. (A
+    SentencePiece tokenizer that prepends "▁" to its input would differ at each join; texts
+    shorter than `chunk_chars` are one encode whatever the tokenizer.)
+    """
+    import numpy as np
+
+    bounds, start = [], 0
+    while len(text) - start > chunk_chars:
+        cut = text.rfind(" ", start + 1, start + chunk_chars)
+        while cut > start and text[cut - 1].isspace():
+            cut = text.rfind(" ", start + 1, cut)
+        if cut <= start:  # no usable space in the window: take a longer chunk
+            cut = text.find(" ", start + chunk_chars)
+            while cut != -1 and text[cut - 1].isspace():
+                cut = text.find(" ", cut + 1)
+            if cut == -1:
+                break
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, len(text)))
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    parts = []
+    for i in range(0, len(bounds), 8):  # a few chunks per call: Rust encodes them in parallel
+        chunks = [text[a:b] for a, b in bounds[i:i + 8]]
+        if backend is not None:
+            ids = [e.ids for e in backend.encode_batch(chunks, add_special_tokens=False)]
+        else:
+            ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in chunks]
+        parts += [np.asarray(x, dtype=np.int32) for x in ids]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+
+def stream_segments(contexts: Sequence[Any], questions: Sequence[Sequence[int]], segment_size: int,
+                    align: str = "left", pad_to: int = 1) -> Iterator[Any]:
+    """Steps of SegmentBatch: every context's segments, then one step holding the questions.
+
+    Like `memory.segment_batches` (shorter contexts start later, left padding inside a step,
+    all rows end together), but it slices one segment at a time from the id arrays instead
+    of converting whole samples to tensors, and it keeps the question in a step of its own.
+    `pad_to` rounds each step's width up to a multiple (never past the segment size): padding
+    is masked, so answers keep their meaning, and few distinct shapes reach the backbone.
+
+    >>> import numpy as np
+    >>> steps = stream_segments([np.arange(1, 6), np.arange(6, 8)], [[9], [8, 8]], 2)
+    >>> [s.input_ids.tolist() for s in steps]
+    [[[1, 2], [0, 0]], [[3, 4], [0, 0]], [[0, 5], [6, 7]], [[0, 9], [8, 8]]]
+    """
+    import torch
+
+    from ..memory import SegmentBatch, split_points
+
+    points = [split_points(len(c), segment_size, align) if len(c) else [] for c in contexts]
+    n_steps = max(len(p) for p in points)
+
+    def batch(rows: list[Any]) -> SegmentBatch:
+        width = max(len(r) for r in rows if r is not None)
+        width = max(width, min(-(-width // pad_to) * pad_to, segment_size))
+        ids = torch.zeros(len(rows), width, dtype=torch.long)  # (B, T), left padded
+        mask = torch.zeros(len(rows), width, dtype=torch.long)  # (B, T)
+        for i, row in enumerate(rows):
+            if row is not None and len(row):
+                ids[i, width - len(row):] = torch.as_tensor(row, dtype=torch.long)
+                mask[i, width - len(row):] = 1
+        return SegmentBatch(ids, mask)
+
+    for step in range(n_steps):
+        rows = []
+        for context, p in zip(contexts, points, strict=True):
+            j = step - (n_steps - len(p))  # this sample's own segment index
+            rows.append(context[p[j][0]:p[j][1]] if j >= 0 else None)
+        yield batch(rows)
+    yield batch([list(q) for q in questions])
+
+
+def save_checkpoint(model: Any, tokenizer: Any, directory: str | Path,
+                    save_backbone: bool = False) -> Path:
+    """`model.save(directory, save_backbone)` plus the tokenizer: a folder this answerer loads."""
+    directory = Path(directory)
+    model.save(directory, save_backbone=save_backbone)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def _has_tokenizer(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in TOKENIZER_FILES)
+
+
+def _backbone_source(directory: Path, meta: dict, backbone: str | None) -> tuple[str, str, str | None]:
+    """hf.resolve_model's (source, content id, gguf file) for the checkpoint's backbone."""
+    from ..memory.common import BACKBONE_DIR
+
+    saved = directory / BACKBONE_DIR
+    if backbone is not None:
+        return resolve_model(backbone)
+    if meta.get("backbone_saved") and saved.is_dir():
+        return str(saved), f"dir:{weights_hash(saved)}", None
+    recorded = meta["backbone"]["name_or_path"]
+    if not recorded or not Path(recorded).is_dir():
+        raise BabilabError(
+            f"{directory} was saved without its backbone and the one it records ({recorded!r}, "
+            f"model_type {meta['backbone']['model_type']!r}) is not a folder here: pass "
+            "backbone= (a folder, a .gguf file or smollm2)")
+    return resolve_model(recorded)
+
+
+def _load_backbone(directory: Path, source: str, content_id: str, gguf: str | None, dtype: str):
+    """(tokenizer, backbone); a tokenizer saved with the checkpoint wins over the backbone's."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    if gguf is not None:  # through hf.py's converted-copy cache, which has the tokenizer
+        tokenizer, model = load_model(source, gguf, content_id, dtype)
+    else:
+        try:
+            tokenizer, model = None, AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, dtype))
+        except OSError as e:
+            raise BabilabError(f"cannot load backbone {source!r}: {str(e).splitlines()[0]}") from None
+    if _has_tokenizer(directory):
+        tokenizer_source = directory
+    elif tokenizer is not None:
+        return tokenizer, model
+    elif Path(source).is_dir() and not _has_tokenizer(Path(source)):
+        raise BabilabError(f"no tokenizer in {directory} or {source}: save it beside the "
+                           "checkpoint (models.memory.save_checkpoint does)")
+    else:
+        tokenizer_source = source
+    try:
+        return AutoTokenizer.from_pretrained(tokenizer_source), model
+    except (OSError, ValueError) as e:
+        raise BabilabError(f"cannot load the tokenizer of {tokenizer_source}: "
+                           f"{str(e).splitlines()[0]}") from None
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every end token the config, generation config and tokenizer name (chat models differ)."""
+    eos: set[int] = set()
+    generation = getattr(model, "generation_config", None)
+    for value in (model.config.eos_token_id, getattr(tokenizer, "eos_token_id", None),
+                  getattr(generation, "eos_token_id", None)):
+        eos.update(value if isinstance(value, list) else [value] if isinstance(value, int) else [])
+    return sorted(eos)
+
+
+def _tokenizer_hash(tokenizer: Any) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class MemoryAnswerer(Answerer):
+    """Greedy answers from a saved memory model; `architecture` None accepts any of the three."""
+
+    architecture: str | None = None
+
+    def __init__(self, checkpoint: str, backbone: str | None = None, max_new_tokens: int = 20,
+                 batch_size: int = 4, dtype: str = "bfloat16", threads: int | None = None,
+                 progress: bool | None = None, device: str | None = None):
+        if max_new_tokens < 1:
+            raise BabilabError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if batch_size < 1:
+            raise BabilabError(f"batch_size must be >= 1, got {batch_size}")
+        if dtype not in ("bfloat16", "float32", "float16"):
+            raise BabilabError(f"dtype must be bfloat16, float16 or float32, got {dtype!r}")
+        import torch
+
+        from ..memory import memory_class
+        from ..memory.common import WEIGHTS_FILE, read_meta
+
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            device_ = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        except RuntimeError as e:
+            raise BabilabError(f"bad device {device!r}: {e}") from None
+        directory = Path(checkpoint).expanduser()
+        if not directory.is_dir():
+            raise BabilabError(f"{directory}: no such checkpoint folder")
+        meta = read_meta(directory)  # checks the format and version
+        found = meta["architecture"]
+        if self.architecture is not None and found != self.architecture:
+            raise BabilabError(
+                f"{directory} holds a {found!r} checkpoint, not {self.architecture!r}: use "
+                f"--model {found}:{directory} (or memory:{directory})")
+        cls = memory_class(found)  # an unknown architecture name is an error here, before loading
+
+        source, content_id, gguf = _backbone_source(directory, meta, backbone)
+        self.tokenizer, backbone_model = _load_backbone(directory, source, content_id, gguf, dtype)
+        if content_id.startswith("hub:"):
+            content_id += "@" + str(getattr(backbone_model.config, "_commit_hash", None))
+        self.model = cls.load(directory, backbone_model.to(device_)).eval()
+        self.eos_ids = _eos_ids(backbone_model, self.tokenizer)
+        self.checkpoint, self.meta = directory, meta
+        self.max_new_tokens, self.batch_size, self.progress = max_new_tokens, batch_size, progress
+        # Content, never paths: the same weights under another folder give the same key.
+        self._fingerprint = fingerprint_of(
+            backend="memory", architecture=found, memory_config=meta["config"],
+            format_version=meta["version"], memory_weights=file_sha256(directory / WEIGHTS_FILE),
+            backbone=content_id, tokenizer=_tokenizer_hash(self.tokenizer), dtype=dtype,
+            max_new_tokens=max_new_tokens, decoding="greedy", prompt=PROMPT_VERSION,
+            device=device_.type)  # kernels differ by device: a near tie can flip a greedy token
+
+    @classmethod
+    def from_spec(cls, arg: str, **options) -> MemoryAnswerer:
+        if not arg:
+            raise BabilabError(f"{cls.name} needs a checkpoint folder: {cls.name}:PATH")
+        return cls(arg, **options)
+
+    @property
+    def label(self) -> str:
+        return f"{self.meta['architecture']}-{self.checkpoint.name}"
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def _fits(self, question_ids: Sequence[int]) -> bool:
+        """Whether the read-only last segment plus the new tokens fits the backbone."""
+        from ..memory.common import max_positions
+
+        model = self.model
+        if len(question_ids) > model.config.segment_size:
+            return False
+        window = max_positions(model.backbone)
+        memory_rows = model.tokens_per_pass - model.config.segment_size  # >= rows it reads
+        return window is None or len(question_ids) + memory_rows + self.max_new_tokens <= window
+
+    def answer(self, requests: list[Request], config: PromptConfig) -> list[Answer]:
+        answers: list[Answer | None] = [None] * len(requests)
+        questions = [self.tokenizer(question_text(r.question), add_special_tokens=False)["input_ids"]
+                     for r in requests]
+        runnable = []
+        for i, q in enumerate(questions):
+            if self._fits(q):
+                runnable.append(i)
+            else:
+                answers[i] = Answer("", prompt_tokens=len(q), over_window=True)
+        lengths = {i: len(requests[i].context) for i in runnable}
+        runnable.sort(key=lambda i: -lengths[i])  # longest first: similar lengths share a batch
+        for start in range(0, len(runnable), self.batch_size):
+            batch = runnable[start:start + self.batch_size]
+            began = time.perf_counter()
+            contexts = [encode_long(self.tokenizer, requests[i].context) for i in batch]
+            outputs = self._generate(contexts, [questions[i] for i in batch])
+            elapsed = (time.perf_counter() - began) / len(batch)
+            size = self.model.config.segment_size
+            for i, context, output in zip(batch, contexts, outputs, strict=True):
+                answers[i] = Answer(output, elapsed_s=elapsed,
+                                    prompt_tokens=len(context) + len(questions[i]),
+                                    extra={"segments": -(-len(context) // size) + 1})
+        return [a for a in answers if a is not None]
+
+    def _generate(self, contexts: list[Any], questions: list[list[int]]) -> list[str]:
+        """Read the contexts' segments, then decode greedily after the questions."""
+        import torch
+        from tqdm import tqdm
+
+        config = self.model.config
+        steps = stream_segments(contexts, questions, config.segment_size, config.align,
+                                WIDTH_MULTIPLE)
+        n_steps = max(-(-len(c) // config.segment_size) for c in contexts) + 1
+        show = (sys.stderr.isatty() and n_steps > 64) if self.progress is None else self.progress
+        with tqdm(steps, total=n_steps, unit="seg", desc=self.label, leave=False,
+                  disable=not show) as bar:
+            out = self.model.generate(bar, max_new_tokens=self.max_new_tokens,
+                                      eos_token_id=self.eos_ids or None)
+        texts = []
+        eos = torch.tensor(self.eos_ids, dtype=torch.long)
+        for row in out.tokens.cpu():
+            stop = torch.isin(row, eos).nonzero()
+            row = row[:int(stop[0])] if len(stop) else row
+            texts.append(self.tokenizer.decode(row.tolist(), skip_special_tokens=True).strip())
+        return texts
+
+
+@register("memory")
+class AnyMemoryAnswerer(MemoryAnswerer):
+    """`memory:PATH`: the architecture comes from the checkpoint."""
+
+
+@register("rmt")
+class RMTAnswerer(MemoryAnswerer):
+    architecture = "rmt"
+
+
+@register("rmt_r")
+class RMTRAnswerer(MemoryAnswerer):
+    architecture = "rmt_r"
+
+
+@register("armt")
+class ARMTAnswerer(MemoryAnswerer):
+    architecture = "armt"
+
+
+__all__ = ["MemoryAnswerer", "QUESTION_FORMAT", "encode_long", "question_text", "save_checkpoint",
+           "stream_segments"]

@@ -1,0 +1,245 @@
+"""The memory answerers (`memory`, `rmt`, `rmt_r`, `armt`) on tiny checkpoints saved in tmp_path.
+
+A tiny random Llama backbone and a byte-level BPE tokenizer trained here on a few sentences:
+no downloads, a few seconds on a CPU. Untrained memory answers badly; these tests check the
+plumbing: order, one answer per request, inputs far over the backbone's window, the
+fingerprint, the save/load round trip through the answerer, and `babilab eval`.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from babilab.errors import BabilabError
+from babilab.memory import ARMT, RMT, RMTR, ARMTConfig, RMTConfig, RMTRConfig
+from babilab.models import ANSWERERS, Request, load_answerer
+from babilab.models.memory import encode_long, question_text, save_checkpoint, stream_segments
+from babilab.prompts import PromptConfig
+from babilab.runs import evaluate
+
+WINDOW = 64  # the backbone's max_position_embeddings: every context below is longer
+SEGMENT = 16
+SENTENCES = ["Mary went to the garden.", "John moved to the kitchen.", "Sandra journeyed to the "
+             "hallway.", "Daniel travelled to the office.", "Where is Mary?", "Where is John?"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # toy sizes: extra threads only cost
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    backend = Tokenizer(models.BPE())
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<eos>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    corpus = SENTENCES + [question_text(q) for q in SENTENCES[4:]]
+    backend.train_from_iterator(corpus * 10, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>")
+
+
+def tiny_backbone(tokenizer, seed: int = 0) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        num_hidden_layers=2, hidden_size=32, intermediate_size=64, num_attention_heads=4,
+        num_key_value_heads=2, vocab_size=len(tokenizer), max_position_embeddings=WINDOW,
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.eos_token_id, initializer_range=0.2,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def tiny_memory_model(arch: str, backbone, seed: int = 1):
+    torch.manual_seed(seed)
+    if arch == "rmt":
+        return RMT(backbone, RMTConfig(segment_size=SEGMENT, num_mem_tokens=4)).eval()
+    if arch == "rmt_r":
+        return RMTR(backbone, RMTRConfig(segment_size=SEGMENT, num_read_mem_tokens=6,
+                                         num_write_mem_tokens=4)).eval()
+    model = ARMT(backbone, ARMTConfig(segment_size=SEGMENT, num_mem_tokens=4, d_mem=4, nu=2)).eval()
+    with torch.no_grad():  # W_V starts at zero (nothing stored); make the memory carry something
+        for layer in model.assoc:
+            layer.v_proj.weight.normal_(std=0.3)
+    return model
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, tokenizer):
+    """One saved checkpoint per architecture (backbone saved with it) and its in-memory model."""
+    root = tmp_path_factory.mktemp("memory-checkpoints")
+    saved = {}
+    for arch in ("rmt", "rmt_r", "armt"):
+        model = tiny_memory_model(arch, tiny_backbone(tokenizer))
+        saved[arch] = (save_checkpoint(model, tokenizer, root / arch, save_backbone=True), model)
+    return saved
+
+
+def requests(n: int = 5) -> list[Request]:
+    """Contexts from 0 to about 20x the backbone's window, in no particular order."""
+    rng = np.random.default_rng(0)
+    out = []
+    for i, repeat in enumerate([3, 0, 40, 1, 12, 25, 7][:n]):
+        facts = " ".join(rng.choice(SENTENCES[:4], size=repeat)) if repeat else ""
+        out.append(Request(f"qa1/x/{i}", "qa1", facts, SENTENCES[4 + i % 2]))
+    return out
+
+
+def reference_outputs(model, tokenizer, reqs: list[Request], max_new_tokens: int) -> list[str]:
+    """What the saved model itself generates, one request at a time, straight from the API."""
+    outputs = []
+    for r in reqs:
+        context = np.asarray(tokenizer(r.context, add_special_tokens=False)["input_ids"], dtype=np.int64)
+        question = tokenizer(question_text(r.question), add_special_tokens=False)["input_ids"]
+        # unpadded, one request at a time: the answerer's padding and batching must not matter
+        steps = stream_segments([context], [question], model.config.segment_size, model.config.align)
+        tokens = model.generate(steps, max_new_tokens=max_new_tokens,
+                                eos_token_id=tokenizer.eos_token_id).tokens[0].tolist()
+        if tokenizer.eos_token_id in tokens:
+            tokens = tokens[:tokens.index(tokenizer.eos_token_id)]
+        outputs.append(tokenizer.decode(tokens, skip_special_tokens=True).strip())
+    return outputs
+
+
+def test_registered_names():
+    for name in ("memory", "rmt", "rmt_r", "armt"):
+        assert ANSWERERS[name].startswith("babilab.models.memory:")
+
+
+@pytest.mark.parametrize("arch", ["rmt", "rmt_r", "armt"])
+def test_round_trip_answers_equal_the_saved_model(arch, checkpoints, tokenizer):
+    path, model = checkpoints[arch]
+    reqs = requests(5)
+    answerer = load_answerer(f"{arch}:{path}", dtype="float32", max_new_tokens=6, batch_size=2)
+    answers = answerer.answer(reqs, PromptConfig())
+    assert len(answers) == len(reqs)
+    assert [a.output for a in answers] == reference_outputs(model, tokenizer, reqs, 6)
+    assert len({a.output for a in answers}) > 1  # the outputs do depend on the input
+
+
+def test_order_batching_and_long_inputs(checkpoints, tokenizer):
+    path, _ = checkpoints["rmt"]
+    reqs = requests(7)
+    one = load_answerer(f"rmt:{path}", dtype="float32", max_new_tokens=5, batch_size=1)
+    many = load_answerer(f"memory:{path}", dtype="float32", max_new_tokens=5, batch_size=3)
+    forward = one.answer(reqs, PromptConfig())
+    backward = many.answer(reqs[::-1], PromptConfig())
+    assert [a.output for a in forward] == [a.output for a in backward][::-1]
+    assert [a.prompt_tokens for a in forward] == [a.prompt_tokens for a in backward][::-1]
+    assert [a.extra for a in forward] == [a.extra for a in backward][::-1]
+    for r, a in zip(reqs, forward, strict=True):
+        n_context = len(tokenizer(r.context, add_special_tokens=False)["input_ids"])
+        n_question = len(tokenizer(question_text(r.question), add_special_tokens=False)["input_ids"])
+        assert a.prompt_tokens == n_context + n_question
+        assert a.extra["segments"] == -(-n_context // SEGMENT) + 1  # context segments + question
+        assert not a.over_window and a.error is None
+    assert max(a.prompt_tokens for a in forward) > 10 * WINDOW  # far past the backbone's window
+
+
+def test_question_that_cannot_fit_is_flagged(checkpoints):
+    path, _ = checkpoints["rmt"]
+    answerer = load_answerer(f"rmt:{path}", dtype="float32", max_new_tokens=5)
+    long_question = Request("qa1/x/9", "qa1", "Mary went to the garden.", "Where is Mary? " * 20)
+    ok = requests(1)[0]
+    over, fine = answerer.answer([long_question, ok], PromptConfig())
+    assert over.over_window and over.output == "" and over.prompt_tokens > SEGMENT
+    assert not fine.over_window
+
+
+def test_fingerprint_hashes_content_not_paths(checkpoints, tokenizer, tmp_path):
+    path, _ = checkpoints["armt"]
+    first = load_answerer(f"armt:{path}", dtype="float32")
+    assert load_answerer(f"memory:{path}", dtype="float32", batch_size=1).fingerprint == first.fingerprint
+    moved = shutil.copytree(path, tmp_path / "elsewhere")
+    assert load_answerer(f"armt:{moved}", dtype="float32").fingerprint == first.fingerprint
+    assert load_answerer(f"armt:{path}", dtype="float32", max_new_tokens=7).fingerprint != first.fingerprint
+    assert load_answerer(f"armt:{path}", dtype="bfloat16").fingerprint != first.fingerprint
+    # other memory weights, same backbone and config: another fingerprint
+    other = tiny_memory_model("armt", tiny_backbone(tokenizer), seed=2)
+    save_checkpoint(other, tokenizer, tmp_path / "other", save_backbone=True)
+    before = load_answerer(f"armt:{tmp_path / 'other'}", dtype="float32").fingerprint
+    assert before != first.fingerprint
+    # the same memory weights around another backbone: another fingerprint
+    with torch.no_grad():
+        other.backbone.lm_head.weight.mul_(2)
+    save_checkpoint(other, tokenizer, tmp_path / "other", save_backbone=True)
+    assert load_answerer(f"armt:{tmp_path / 'other'}", dtype="float32").fingerprint != before
+
+
+def test_wrong_architecture_and_bad_checkpoints(checkpoints, tokenizer, tmp_path):
+    path, _ = checkpoints["rmt_r"]
+    with pytest.raises(BabilabError, match="holds a 'rmt_r' checkpoint, not 'armt'"):
+        load_answerer(f"armt:{path}")
+    with pytest.raises(BabilabError, match="no such checkpoint folder"):
+        load_answerer(f"rmt:{tmp_path / 'missing'}")
+    with pytest.raises(BabilabError, match="not a saved babilab memory model"):
+        load_answerer(f"memory:{tmp_path}")
+    with pytest.raises(BabilabError, match="checkpoint folder"):
+        load_answerer("rmt:")
+    with pytest.raises(BabilabError, match="does not apply"):
+        load_answerer(f"rmt:{path}", truncate="left")
+    with pytest.raises(BabilabError, match="bad device"):
+        load_answerer(f"rmt:{path}", device="abacus")
+
+
+def test_checkpoint_without_backbone_needs_one(tokenizer, tmp_path):
+    backbone = tiny_backbone(tokenizer)
+    model = tiny_memory_model("rmt", backbone)
+    save_checkpoint(model, tokenizer, tmp_path / "ckpt")  # memory weights + config + tokenizer
+    with pytest.raises(BabilabError, match="saved without its backbone"):
+        load_answerer(f"rmt:{tmp_path / 'ckpt'}")
+    backbone.save_pretrained(tmp_path / "backbone")
+    answerer = load_answerer(f"rmt:{tmp_path / 'ckpt'}", backbone=str(tmp_path / "backbone"),
+                             dtype="float32", max_new_tokens=4)
+    reqs = requests(3)
+    assert [a.output for a in answerer.answer(reqs, PromptConfig())] == \
+        reference_outputs(model, tokenizer, reqs, 4)
+    wrong = LlamaForCausalLM(LlamaConfig(num_hidden_layers=1, hidden_size=32, intermediate_size=64,
+                                         num_attention_heads=4, vocab_size=len(tokenizer)))
+    wrong.save_pretrained(tmp_path / "wrong")
+    with pytest.raises(BabilabError, match="does not match the checkpoint"):
+        load_answerer(f"rmt:{tmp_path / 'ckpt'}", backbone=str(tmp_path / "wrong"))
+
+
+def test_eval_scores_a_memory_model_like_any_other(checkpoints, small_suite, tmp_path):
+    path, _ = checkpoints["rmt"]
+    summary = evaluate(small_suite, f"rmt:{path}", tmp_path / "run", batch_size=4,
+                       tasks=["qa1"], dtype="float32", max_new_tokens=4)
+    assert (summary.new, summary.failed) == (10, 0)
+    again = evaluate(small_suite, f"memory:{path}", tmp_path / "run", tasks=["qa1"],
+                     dtype="float32", max_new_tokens=4)
+    assert (again.new, again.skipped) == (0, 10)  # same checkpoint, same fingerprint: all stored
+
+
+def test_encode_long_equals_one_encode(tokenizer):
+    text = "  ".join(SENTENCES) + "\n" + " Mary  went\n\nto the  garden. " * 30
+    whole = tokenizer(text, add_special_tokens=False)["input_ids"]
+    for chunk in (7, 40, 1 << 20):
+        assert encode_long(tokenizer, text, chunk_chars=chunk).tolist() == whole
+    assert encode_long(tokenizer, "").tolist() == []
+
+
+def test_stream_segments_puts_the_question_alone_last():
+    contexts = [np.arange(1, 38), np.zeros(0, dtype=np.int64), np.arange(50, 55)]
+    steps = list(stream_segments(contexts, [[7, 8], [9], [4, 5, 6]], SEGMENT))
+    assert len(steps) == 4  # ceil(37 / 16) context steps, then the questions
+    assert steps[-1].input_ids.tolist() == [[0, 7, 8], [0, 0, 9], [4, 5, 6]]
+    row0 = torch.cat([s.input_ids[0][s.attention_mask[0].bool()] for s in steps[:-1]])
+    assert row0.tolist() == list(range(1, 38))
+    assert [s.active.tolist() for s in steps] == [  # empty and short contexts start late
+        [True, False, False], [True, False, False], [True, False, True], [True, True, True]]
+    padded = list(stream_segments(contexts, [[7, 8], [9], [4, 5, 6]], SEGMENT, pad_to=4))
+    assert [s.input_ids.shape[1] for s in padded] == [16, 16, 8, 4]  # 5 -> 8, 3 -> 4
+    for a, b in zip(steps, padded, strict=True):  # the same tokens, only more left padding
+        assert [r[m.bool()].tolist() for r, m in zip(a.input_ids, a.attention_mask, strict=True)] == \
+            [r[m.bool()].tolist() for r, m in zip(b.input_ids, b.attention_mask, strict=True)]
