@@ -4,10 +4,13 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
 
 from babilab.babi import take_qas
 from babilab.errors import BabilabError
 from babilab.models import Request, load_answerer
+from babilab.models.hf import common_prefix, greedy_decode
 from babilab.prompts import PromptConfig
 
 
@@ -67,3 +70,35 @@ def test_bad_models(tmp_path):
         load_answerer(f"hf:{minilm / 'model'}")
     with pytest.raises(BabilabError, match="max_new_tokens"):
         load_answerer("hf:smollm2", max_new_tokens=0)
+
+
+def tiny_llama():
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    model = LlamaForCausalLM(config).eval()
+    model.generation_config.eos_token_id = None
+    model.generation_config.pad_token_id = 0
+    return model
+
+
+def test_batched_greedy_decoding_equals_generate_one_prompt_at_a_time():
+    model = tiny_llama()
+    shared = list(range(5, 25))  # instruction and examples: the same in every prompt
+    prompts = [shared + torch.randint(3, 97, (n,)).tolist() for n in (30, 1, 17, 9)]
+    with torch.no_grad():
+        batched = greedy_decode(model, prompts, 12, stop_ids=set())
+        for prompt, got in zip(prompts, batched, strict=True):
+            want = model.generate(torch.tensor([prompt]), max_new_tokens=12, do_sample=False)
+            assert got == want[0, len(prompt):].tolist()
+        # a stop token ends its row at its first occurrence and leaves the other rows alone
+        stop = batched[1][3]
+        stopped = greedy_decode(model, prompts, 12, stop_ids={stop})
+    for got, full in zip(stopped, batched, strict=True):
+        assert got == (full[:full.index(stop) + 1] if stop in full else full)
+
+
+def test_common_prefix_leaves_every_prompt_a_token():
+    assert common_prefix([[1, 2, 3], [1, 2, 4, 5]]) == 2
+    assert common_prefix([[1, 2], [1, 2, 3]]) == 1
+    assert common_prefix([[7, 1], [8, 1]]) == 0

@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib
+import inspect
 import itertools
 import json
 import os
@@ -359,15 +360,18 @@ class MemoryModel(nn.Module, ABC):
     def embed(self, input_ids: Tensor) -> Tensor:
         return self.backbone.get_input_embeddings()(input_ids)  # (B, T, D)
 
-    def body(self, inputs: SegmentInputs, past_key_values: Any = None, use_cache: bool = False):
-        """Run the backbone body (no LM head); `.last_hidden_state` is after the final norm."""
-        return self.backbone.base_model(
-            inputs_embeds=inputs.inputs_embeds,
-            attention_mask=inputs.attention_mask,
-            position_ids=inputs.position_ids,
-            past_key_values=past_key_values,
-            use_cache=use_cache,
-        )
+    def body(self, inputs: SegmentInputs, cache: Any = None):
+        """Run the backbone body (no LM head); `.last_hidden_state` is after the final norm.
+        A transformers `Cache` given as `cache` is filled in place (decoding)."""
+        body = self.backbone.base_model
+        if cache is None:
+            kwargs = {"use_cache": False}
+        else:  # the keyword is `cache` since transformers 5.x, `past_key_values` before
+            name = "cache" if "cache" in inspect.signature(body.forward).parameters \
+                else "past_key_values"
+            kwargs = {name: cache, "use_cache": True}
+        return body(inputs_embeds=inputs.inputs_embeds, attention_mask=inputs.attention_mask,
+                    position_ids=inputs.position_ids, **kwargs)
 
     def logits(self, hidden: Tensor) -> Tensor:
         """LM head on the given states only (..., D) -> (..., V), in float32."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from transformers import DynamicCache
 
 from ..errors import BabilabError
 from .common import MemoryModel, SegmentBatch, max_positions
@@ -85,7 +86,8 @@ def generate(
         tokens, all_logits = [], []
         done = torch.zeros(B, dtype=torch.bool, device=model.device)
         with model.reading(state):
-            out = model.body(prompt, use_cache=True)
+            cache = DynamicCache()
+            out = model.body(prompt, cache)
             for i in range(max_new_tokens):
                 logits = model.logits(out.last_hidden_state[:, -1])  # (B, V)
                 token = logits.argmax(-1)  # (B,)
@@ -100,7 +102,7 @@ def generate(
                 mask = torch.cat([mask, mask.new_ones(B, 1)], dim=1)  # (B, P + i + 1)
                 positions = positions + 1
                 step = type(prompt)(model.embed(token[:, None]), mask, positions)  # (B, 1, D)
-                out = model.body(step, past_key_values=out.past_key_values, use_cache=True)
+                out = model.body(step, cache)
     return Generation(
         torch.stack(tokens, dim=1),  # (B, N)
         torch.stack(all_logits, dim=1) if return_logits else None,  # (B, N, V)
