@@ -81,7 +81,7 @@ def render(summary: dict, labels: dict[str, str], samples: int, command: str) ->
         s = models.get(model, {})
         c = s.get(key, {}).get(f"{task}/{length}")
         if c is None:
-            return ""
+            return "-"  # not run
         flags = s.get("flags", {}).get(f"{task}/{length}", {})
         if key == "cells" and flags.get("over_window", 0) == c["n"]:
             return "over window"
