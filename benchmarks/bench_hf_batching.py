@@ -10,7 +10,8 @@ one-at-a-time ones (bf16 rounding differs between the two, so a few may not).
 Batching can only share the decoding steps; encoding the prompts (prefill) is compute-bound
 on a CPU and costs the same batched or not. So the script also times prefill alone (one
 forward pass per prompt, no decoding) and prints `bound` = one_s / prefill_s, the speed-up
-batching would reach if decoding cost nothing.
+batching would reach if decoding cost nothing (sharing the instruction-and-examples prefix
+lowers the prefill a little further, only for prompts of up to about 1k own tokens).
 
     python benchmarks/bench_hf_batching.py [--samples 8] [--batch-size 8] [--out FILE]
 """
