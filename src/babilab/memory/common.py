@@ -290,6 +290,12 @@ class MemoryOutput:
     memory: Any  # the final state, one row per sample
 
 
+def cache_keyword(model: nn.Module) -> str:
+    """The keyword `model.forward` takes its key/value cache under: `cache` since transformers
+    5.x, `past_key_values` before."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 class MemoryModel(nn.Module, ABC):
     """A recurrent-memory model around a HF causal LM: the contract all three share.
 
@@ -366,10 +372,8 @@ class MemoryModel(nn.Module, ABC):
         body = self.backbone.base_model
         if cache is None:
             kwargs = {"use_cache": False}
-        else:  # the keyword is `cache` since transformers 5.x, `past_key_values` before
-            name = "cache" if "cache" in inspect.signature(body.forward).parameters \
-                else "past_key_values"
-            kwargs = {name: cache, "use_cache": True}
+        else:
+            kwargs = {cache_keyword(body): cache, "use_cache": True}
         return body(inputs_embeds=inputs.inputs_embeds, attention_mask=inputs.attention_mask,
                     position_ids=inputs.position_ids, **kwargs)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib.util
-import inspect
 import os
 import shutil
 import time
@@ -300,11 +299,12 @@ def greedy_decode(model, prompts: list[list[int]], max_new_tokens: int,
     import torch
     from transformers import DynamicCache
 
+    from ..memory.common import cache_keyword
+
     def forward(ids, cache, **kwargs):  # the cache object fills in place
         return model(input_ids=ids, **{cache_arg: cache}, use_cache=True, **kwargs).logits
 
-    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters \
-        else "past_key_values"  # renamed in transformers 5.x
+    cache_arg = cache_keyword(model)
     shared = common_prefix(prompts) if len(prompts) > 1 else 0
     if max(map(len, prompts)) - shared > SHARED_PREFIX_MAX_SUFFIX:
         shared = 0
