@@ -149,8 +149,9 @@ def load_yaml(path: Path) -> dict:
 @app.command("eval")
 def eval_(
     suite: Annotated[Path, typer.Option(help="a suite folder made by `babilab generate`")],
-    model: Annotated[str, typer.Option(help="oracle | hf:ID_DIR_OR_GGUF | hf:smollm2 | openai:MODEL | "
-                                            "rag:READER (e.g. rag:hf:smollm2)")],
+    model: Annotated[str, typer.Option(help="oracle | heuristic:last-place | hf:ID_DIR_OR_GGUF | "
+                                            "hf:smollm2 | openai:MODEL | rag:READER (e.g. "
+                                            "rag:hf:smollm2) | rmt:TRAINED_DIR")],
     run: Annotated[Path, typer.Option(help="run folder; re-running skips finished predictions")],
     prompt: Annotated[list[str] | None, typer.Option(
         help="prompt configuration name(s), e.g. instruction_yes_examples_yes_post_prompt_yes_"

@@ -19,7 +19,13 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from babilab.errors import BabilabError
 from babilab.memory import ARMT, RMT, RMTR, ARMTConfig, RMTConfig, RMTRConfig
 from babilab.models import ANSWERERS, Request, load_answerer
-from babilab.models.memory import encode_long, question_text, save_checkpoint, stream_segments
+from babilab.models.memory import (
+    encode_long,
+    n_segments,
+    question_text,
+    save_checkpoint,
+    stream_segments,
+)
 from babilab.prompts import PromptConfig
 from babilab.runs import evaluate
 
@@ -141,7 +147,8 @@ def test_order_batching_and_long_inputs(checkpoints, tokenizer):
         n_context = len(tokenizer(r.context, add_special_tokens=False)["input_ids"])
         n_question = len(tokenizer(question_text(r.question), add_special_tokens=False)["input_ids"])
         assert a.prompt_tokens == n_context + n_question
-        assert a.extra["segments"] == -(-n_context // SEGMENT) + 1  # context segments + question
+        shares = n_context and (n_context - 1) % SEGMENT + 1 + n_question <= SEGMENT
+        assert a.extra["segments"] == -(-n_context // SEGMENT) + (not shares)
         assert not a.over_window and a.error is None
     assert max(a.prompt_tokens for a in forward) > 10 * WINDOW  # far past the backbone's window
 
@@ -229,17 +236,24 @@ def test_encode_long_equals_one_encode(tokenizer):
     assert encode_long(tokenizer, "").tolist() == []
 
 
-def test_stream_segments_puts_the_question_alone_last():
-    contexts = [np.arange(1, 38), np.zeros(0, dtype=np.int64), np.arange(50, 55)]
-    steps = list(stream_segments(contexts, [[7, 8], [9], [4, 5, 6]], SEGMENT))
-    assert len(steps) == 4  # ceil(37 / 16) context steps, then the questions
-    assert steps[-1].input_ids.tolist() == [[0, 7, 8], [0, 0, 9], [4, 5, 6]]
-    row0 = torch.cat([s.input_ids[0][s.attention_mask[0].bool()] for s in steps[:-1]])
-    assert row0.tolist() == list(range(1, 38))
+def test_stream_segments_ends_the_last_segment_with_the_whole_question():
+    contexts = [np.arange(1, 38), np.zeros(0, dtype=np.int64), np.arange(50, 55), np.arange(60, 92)]
+    questions = [[7, 8], [9], [4, 5, 6], [3]]
+    steps = list(stream_segments(contexts, questions, SEGMENT))
+    last = [r[m.bool()].tolist() for r, m in zip(steps[-1].input_ids, steps[-1].attention_mask,
+                                                 strict=True)]
+    # 37 = 16 + 16 + 5 tokens: the last 5 share the question's segment; 32 fill two segments,
+    # so that question is alone
+    assert last == [[33, 34, 35, 36, 37, 7, 8], [9], [50, 51, 52, 53, 54, 4, 5, 6], [3]]
+    for i, (context, question) in enumerate(zip(contexts, questions, strict=True)):
+        row = torch.cat([s.input_ids[i][s.attention_mask[i].bool()] for s in steps])
+        assert row.tolist() == [*context.tolist(), *question]  # every token once, in order
+        assert sum(bool(s.active[i]) for s in steps) == n_segments(len(context), len(question),
+                                                                   SEGMENT)
     assert [s.active.tolist() for s in steps] == [  # empty and short contexts start late
-        [True, False, False], [True, False, False], [True, False, True], [True, True, True]]
-    padded = list(stream_segments(contexts, [[7, 8], [9], [4, 5, 6]], SEGMENT, pad_to=4))
-    assert [s.input_ids.shape[1] for s in padded] == [16, 16, 8, 4]  # 5 -> 8, 3 -> 4
+        [True, False, False, True], [True, False, False, True], [True, True, True, True]]
+    padded = list(stream_segments(contexts, questions, SEGMENT, pad_to=4))
+    assert [s.input_ids.shape[1] for s in padded] == [16, 16, 8]  # 8 -> 8
     for a, b in zip(steps, padded, strict=True):  # the same tokens, only more left padding
         assert [r[m.bool()].tolist() for r, m in zip(a.input_ids, a.attention_mask, strict=True)] == \
             [r[m.bool()].tolist() for r, m in zip(b.input_ids, b.attention_mask, strict=True)]

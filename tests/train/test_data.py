@@ -1,13 +1,14 @@
 """Samples: deterministic by position, the evaluation's layout, loss only on answers, and
 never a test story or a test book."""
 
+import re
 from itertools import islice
 
 import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from babilab.babi import iter_stories
+from babilab.babi import iter_stories, solve
 from babilab.babi.generate import split_of
 from babilab.errors import BabilabError
 from babilab.haystack import open_corpus, prepare_background
@@ -15,7 +16,7 @@ from babilab.models.memory import question_text
 from babilab.prompts import format_prompt
 from babilab.train.data import NO_PROMPT_PARTS, SampleMaker, collate, haystack_tokenizer, story_at
 
-from .train_fixtures import SEGMENT
+from .train_fixtures import EOS, SEGMENT
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +53,15 @@ def test_samples_depend_only_on_their_position(tokenizer, background):
     assert not np.array_equal(one.input_ids, a.train_sample(1, 8, 3, 2, True).input_ids)
 
 
-def test_memory_layout_context_segments_then_the_question_segment(tokenizer, background):
+def test_memory_layout_the_question_ends_the_last_segment(tokenizer, background):
     m = maker(tokenizer, background)
     for row in range(8):
         s = m.train_sample(0, 0, row, segments=3, vary=True)
         assert 1 <= s.n_segments <= 3
-        # the context is token-exact, so the question part starts a segment of its own
-        assert s.n_context_tokens == s.n_segments * SEGMENT
+        # token-exact: context and question fill the segments, the question ends the last one
+        assert len(s.input_ids) == s.n_segments * SEGMENT
         tail = s.input_ids[s.n_context_tokens:]
-        assert 0 < len(tail) <= SEGMENT
+        assert 0 < len(tail) < SEGMENT and s.n_context_tokens > (s.n_segments - 1) * SEGMENT
         q = tokenizer(question_text(s.question), add_special_tokens=False)["input_ids"]
         a = tokenizer(" " + s.target, add_special_tokens=False)["input_ids"]
         assert tail.tolist() == q + a + [tokenizer.eos_token_id]
@@ -85,9 +86,26 @@ def test_more_questions_share_the_last_segment(tokenizer, background):
     samples = [m.train_sample(0, 0, row, segments=2, vary=False) for row in range(6)]
     assert max(s.n_questions for s in samples) > 1
     for s in samples:
-        assert len(s.input_ids) - s.n_context_tokens <= SEGMENT
+        assert len(s.input_ids) - s.n_context_tokens <= SEGMENT // 2
         eos_scored = (s.labels == tokenizer.eos_token_id).sum()
         assert eos_scored == s.n_questions
+
+
+def test_more_questions_are_all_answered_from_the_samples_own_facts(tokenizer, background):
+    m = maker(tokenizer, background, tasks=["qa1"], questions_per_sample=4)
+    asked = []
+    for row in range(8):
+        s = m.train_sample(0, 0, row, segments=2, vary=False)
+        story = story_at(s.task, s.split, 0, s.story_index)
+        tail = tokenizer.decode(s.input_ids[s.n_context_tokens:].tolist())
+        pairs = re.findall(r"Question: (.+?)\nAnswer: (\w+)" + re.escape(EOS), tail)
+        assert len(pairs) == s.n_questions and pairs[0] == (s.question, s.target)
+        assert len({q for q, _ in pairs}) == len(pairs)  # never the same question twice
+        # the story may ask the first question twice: one of those points answers them all
+        assert any(all(solve("qa1", list(qa.facts), q) == a for q, a in pairs)
+                   for qa in story.questions() if qa.question == s.question)
+        asked += [q for q, _ in pairs[1:]]
+    assert len(asked) >= 8  # about one more question per sample at least
 
 
 def test_training_and_validation_never_touch_test_stories_or_books(tokenizer, background, corpus):
@@ -105,9 +123,13 @@ def test_training_and_validation_never_touch_test_stories_or_books(tokenizer, ba
 
 
 def test_facts_that_never_fit_are_one_clear_error(tokenizer, background):
+    m = SampleMaker(tokenizer, background, layout="memory", segment_size=20, tasks=["qa2"],
+                    seed=0, eos_id=tokenizer.eos_token_id)
+    with pytest.raises(BabilabError, match="fits in 20 tokens"):
+        m.valid_sample(0, 1)
     m = SampleMaker(tokenizer, background, layout="memory", segment_size=4, tasks=["qa2"],
                     seed=0, eos_id=tokenizer.eos_token_id)
-    with pytest.raises(BabilabError, match="fits in 4 tokens"):
+    with pytest.raises(BabilabError, match="the question must fit one segment"):
         m.valid_sample(0, 1)
 
 

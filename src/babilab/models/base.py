@@ -90,6 +90,7 @@ def fingerprint_of(**fields: object) -> str:
 
 ANSWERERS: dict[str, str] = {
     "oracle": "babilab.models.oracle:OracleAnswerer",
+    "heuristic": "babilab.models.heuristic:HeuristicAnswerer",
     "hf": "babilab.models.hf:HFAnswerer",
     "openai": "babilab.models.openai:OpenAIAnswerer",
     "rag": "babilab.models.rag:RagAnswerer",

@@ -20,15 +20,21 @@ Prompt format (what a memory model reads; `train/` must build training samples t
 
     segments 1..S   the context's tokens, `segment_size` per segment (the model's alignment),
                     each read with a memory write
-    last segment    QUESTION_FORMAT.format(question=...) = "\\nQuestion: <question>\\nAnswer:",
-                    read-only (no write), then greedy decoding from there
+    last segment    the context's last piece, then QUESTION_FORMAT.format(question=...) =
+                    "\\nQuestion: <question>\\nAnswer:", read-only (no write), then greedy
+                    decoding from there
 
-The context never shares a segment with the question, so the question is never split and
-always sees only the memory. No special tokens (BOS) are added. The PromptConfig's
-instruction, examples and chat template are for instruction-following models and are ignored:
-a memory model is fine-tuned on raw context and question (shared/reference/memory_models.md
-§1.4). There is no window for the context: only the last segment must fit (question +
-memory + max_new_tokens <= the backbone's positions), else the answer is `over_window`.
+As in the reference (§1.4), the question ends the last segment, next to the end of the
+context: with one segment a memory model reads like its backbone, and the memory only has to
+carry what lies in earlier segments. The question is never split: when the context's last
+piece leaves no room for it (a context that fills its segments exactly), the piece is a
+segment of its own and the question's segment holds the question alone.
+
+No special tokens (BOS) are added. The PromptConfig's instruction, examples and chat template
+are for instruction-following models and are ignored: a memory model is fine-tuned on raw
+context and question (shared/reference/memory_models.md §1.4). There is no window for the
+context: only the last segment must fit (question + memory + max_new_tokens <= the
+backbone's positions), else the answer is `over_window`.
 
 Options: max_new_tokens (20), batch_size (4 requests decoded together, longest first; left
 padding makes batched answers equal one-at-a-time ones), dtype (bfloat16), device (cuda when
@@ -60,7 +66,7 @@ from .base import Answer, Answerer, Request, fingerprint_of, register
 from .hf import file_sha256, load_model, resolve_model, weights_hash
 
 QUESTION_FORMAT = "\nQuestion: {question}\nAnswer:"
-PROMPT_VERSION = 1  # bump when QUESTION_FORMAT or the segment layout changes (in the fingerprint)
+PROMPT_VERSION = 2  # bump when QUESTION_FORMAT or the segment layout changes (in the fingerprint)
 CHUNK_CHARS = 1 << 20  # context characters encoded at once; keeps the tokenizer's memory flat
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 # Step widths are rounded up to a multiple of this. On CPU, oneDNN keeps JIT code for every
@@ -119,22 +125,28 @@ def stream_segments(contexts: Sequence[Any], questions: Sequence[Sequence[int]],
                     align: str = "left", pad_to: int = 1) -> Iterator[Any]:
     """Steps of SegmentBatch: every context's segments, then one step holding the questions.
 
+    The question ends the last segment, as in the reference (§1.4): the context's last piece
+    shares the question's step when both fit one segment, and is a segment of its own
+    otherwise (a context that fills its segments exactly). The question is never split.
     Like `memory.segment_batches` (shorter contexts start later, left padding inside a step,
     all rows end together), but it slices one segment at a time from the id arrays instead
-    of converting whole samples to tensors, and it keeps the question in a step of its own.
-    `pad_to` rounds each step's width up to a multiple (never past the segment size): padding
-    is masked, so answers keep their meaning, and few distinct shapes reach the backbone.
+    of converting whole samples to tensors. `pad_to` rounds each step's width up to a
+    multiple (never past the segment size): padding is masked, so answers keep their
+    meaning, and few distinct shapes reach the backbone.
 
     >>> import numpy as np
     >>> steps = stream_segments([np.arange(1, 6), np.arange(6, 8)], [[9], [8, 8]], 2)
     >>> [s.input_ids.tolist() for s in steps]
-    [[[1, 2], [0, 0]], [[3, 4], [0, 0]], [[0, 5], [6, 7]], [[0, 9], [8, 8]]]
+    [[[1, 2], [0, 0]], [[3, 4], [6, 7]], [[5, 9], [8, 8]]]
     """
     import torch
 
     from ..memory import SegmentBatch, split_points
 
     points = [split_points(len(c), segment_size, align) if len(c) else [] for c in contexts]
+    shares = [bool(p) and p[-1][1] - p[-1][0] + len(q) <= segment_size
+              for p, q in zip(points, questions, strict=True)]
+    points = [p[:-1] if share else p for p, share in zip(points, shares, strict=True)]
     n_steps = max(len(p) for p in points)
 
     def batch(rows: list[Any]) -> SegmentBatch:
@@ -154,7 +166,16 @@ def stream_segments(contexts: Sequence[Any], questions: Sequence[Sequence[int]],
             j = step - (n_steps - len(p))  # this sample's own segment index
             rows.append(context[p[j][0]:p[j][1]] if j >= 0 else None)
         yield batch(rows)
-    yield batch([list(q) for q in questions])
+    yield batch([[*map(int, context[p[-1][1] if p else 0:]), *q] if share else list(q)
+                 for context, p, q, share in zip(contexts, points, questions, shares, strict=True)])
+
+
+def n_segments(n_context: int, n_question: int, segment_size: int) -> int:
+    """Segments `stream_segments` reads for one request (left alignment)."""
+    if n_context == 0:
+        return 1
+    rest = n_context % segment_size or segment_size
+    return -(-n_context // segment_size) + (rest + n_question > segment_size)
 
 
 def save_checkpoint(model: Any, tokenizer: Any, directory: str | Path,
@@ -331,7 +352,8 @@ class MemoryAnswerer(Answerer):
             for i, context, output in zip(batch, contexts, outputs, strict=True):
                 answers[i] = Answer(output, elapsed_s=elapsed,
                                     prompt_tokens=len(context) + len(questions[i]),
-                                    extra={"segments": -(-len(context) // size) + 1})
+                                    extra={"segments": n_segments(len(context), len(questions[i]),
+                                                                  size)})
         return [a for a in answers if a is not None]
 
     def _generate(self, contexts: list[Any], questions: list[list[int]]) -> list[str]:
@@ -342,7 +364,8 @@ class MemoryAnswerer(Answerer):
         config = self.model.config
         steps = stream_segments(contexts, questions, config.segment_size, config.align,
                                 WIDTH_MULTIPLE)
-        n_steps = max(-(-len(c) // config.segment_size) for c in contexts) + 1
+        n_steps = max(n_segments(len(c), len(q), config.segment_size)
+                      for c, q in zip(contexts, questions, strict=True))
         show = (sys.stderr.isatty() and n_steps > 64) if self.progress is None else self.progress
         with tqdm(steps, total=n_steps, unit="seg", desc=self.label, leave=False,
                   disable=not show) as bar:
@@ -377,5 +400,5 @@ class ARMTAnswerer(MemoryAnswerer):
     architecture = "armt"
 
 
-__all__ = ["MemoryAnswerer", "QUESTION_FORMAT", "encode_long", "question_text", "save_checkpoint",
-           "stream_segments"]
+__all__ = ["MemoryAnswerer", "QUESTION_FORMAT", "encode_long", "n_segments", "question_text",
+           "save_checkpoint", "stream_segments"]

@@ -17,17 +17,20 @@ needs no data state beyond (stage, step), and any number of processes sees the s
 Layout, identical to what the evaluation feeds the model (models/memory.py), so training
 teaches exactly the task that is scored:
 
-    memory   [context: segments x segment_size tokens] [question_text(q) + " answer" + EOS]
-             The context is token-exact (haystack.assemble with no reserve), so the question
-             part, at most one segment, is a segment of its own, read after the context.
+    memory   [context] [question_text(q) + " answer" + EOS], segments x segment_size tokens
+             in all: the context is token-exact (haystack.assemble) and leaves room for the
+             questions, so they end the last segment beside the end of the context, as in the
+             reference (shared/reference/memory_models.md §1.4) and the memory answerer.
     plain    format_prompt(task, context, q) with no instruction, examples, post-prompt or
              chat template (what `babilab eval --model hf:... --prompt instruction_no_...`
              sends) + " answer" + EOS, in one window.
 
 Labels are -100 except on the answer tokens and the EOS (§1.4): the loss, and the LM head,
-cover exactly those. With `questions_per_sample` > 1 more questions about the same story
-follow the first, each answered by the bAbI solver from the same facts (training only: the
-first question keeps the evaluation layout, the others add signal to the same context pass).
+cover exactly those. With `questions_per_sample` > 1 more questions about the same facts
+follow the first (the story's earlier questions, then those of the next train stories, which
+ask about the same kinds of entities), each answered by the bAbI solver from the same facts
+(training only: the first question keeps the evaluation layout, the others add signal to the
+same context pass).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ NO_PROMPT_PARTS = PromptConfig(instruction=False, examples=False, post_prompt=Fa
 PLAIN_NEXT_QUESTION = "\n\nQuestion: {question}"  # plain layout: a further question
 STORY_SPACE = 1 << 40  # story indices drawn when no pool is set: every sample a fresh story
 MAX_DRAWS = 64  # stories tried for one sample before giving up (facts that do not fit)
+NEIGHBOUR_STORIES = 2  # stories whose questions are also asked of a sample's facts (training)
 _TRAIN, _VALID = 0, 1  # stream tags in the seeds of the samples' Generators
 
 Layout = Literal["memory", "plain"]
@@ -174,17 +178,57 @@ class SampleMaker:
             story = story_at(task, split, self.seed, index)
             qas = list(story.questions())
             j = int(rng.integers(len(qas)))
-            extra = [qas[i] for i in rng.permutation(j)] if n_questions > 1 else []
-            try:
-                context = assemble(qas[j], length, rng, self.background, reserve_tokens=0)
-            except FactsDoNotFitError:
-                continue  # like the ARMT scripts' max_n_facts: this story is too long here
-            return self._encode(task, split, index, segments, qas[j], extra[:4 * n_questions],
-                                context, n_questions)
+            extra = self._candidates(task, split, index, pool, qas[:j], rng) if n_questions > 1 else []
+            questions = [(qas[j].question, qas[j].answer)]
+            questions += self._more_questions(task, qas[j], extra, n_questions - 1)
+            questions = questions[:self._questions_that_fit(questions)]
+            # All the questions if the facts still fit beside them, else the first alone. The
+            # context leaves room for them in the memory layout, in both layouts (same data).
+            for asked in ([questions, questions[:1]] if len(questions) > 1 else [questions]):
+                n_tail = sum(len(q) + len(a) for q, a in self._tail(asked, "memory"))
+                try:
+                    context = assemble(qas[j], length - n_tail, rng, self.background,
+                                       reserve_tokens=0)
+                except FactsDoNotFitError:
+                    continue  # like the ARMT scripts' max_n_facts: this story is too long here
+                return self._encode(task, split, index, segments, qas[j],
+                                    self._tail(asked, self.layout), context)
         raise BabilabError(
             f"no {'/'.join(self.tasks)} story of the {split} split fits in {length} tokens "
             f"({segments} x {self.segment_size}) in {MAX_DRAWS} draws; use a larger "
             f"segment_size or start the curriculum at more segments")
+
+    def _candidates(self, task: str, split: str, index: int, pool: int, earlier: list[QA],
+                    rng: np.random.Generator) -> list[QA]:
+        """Further questions to ask about one story: its earlier ones, then those of the next
+        stories of the split (same templates, other entities), each in a random order. The
+        ones the facts cannot answer are dropped later (`_more_questions`)."""
+        neighbours = [q for k in range(1, NEIGHBOUR_STORIES + 1)
+                      for q in story_at(task, split, self.seed, (index + k) % pool).questions()]
+        return ([earlier[i] for i in rng.permutation(len(earlier))]
+                + [neighbours[i] for i in rng.permutation(len(neighbours))])
+
+    def _tail(self, questions: list[tuple[str, str]], layout: Layout
+              ) -> list[tuple[list[int], list[int]]]:
+        """(question ids, answer ids + EOS) per question, in `layout`."""
+        return [(self._question_ids(q, first=k == 0, layout=layout), self._answer_ids(a))
+                for k, (q, a) in enumerate(questions)]
+
+    def _questions_that_fit(self, questions: list[tuple[str, str]]) -> int:
+        """How many questions the last segment takes (memory layout): the first, which must
+        fit a segment, then as many as fit in half a segment (the rest is context)."""
+        tail = self._tail(questions, "memory")
+        first = len(tail[0][0]) + len(tail[0][1])
+        if first > self.segment_size:
+            raise BabilabError(
+                f"question and answer take {first} tokens, more than segment_size "
+                f"{self.segment_size}: the question must fit one segment")
+        used = first
+        for k, (q_ids, a_ids) in enumerate(tail[1:], start=1):
+            used += len(q_ids) + len(a_ids)
+            if used > self.segment_size // 2:
+                return k
+        return len(tail)
 
     def _answer_ids(self, answer: str) -> list[int]:
         return self._ids(" " + answer) + [self.eos_id]
@@ -192,17 +236,17 @@ class SampleMaker:
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _question_ids(self, question: str, first: bool) -> list[int]:
+    def _question_ids(self, question: str, first: bool, layout: Layout) -> list[int]:
         """The tokens before an answer: the plain prompt already ends with the first question."""
-        if self.layout == "memory":
+        if layout == "memory":
             return self._ids(question_text(question))
         return [] if first else self._ids(PLAIN_NEXT_QUESTION.format(question=question))
 
-    def _more_questions(self, task: str, qa: QA, earlier: list[QA], n: int) -> list[tuple[str, str]]:
-        """Up to n questions asked earlier in the story, answered from `qa`'s facts."""
+    def _more_questions(self, task: str, qa: QA, candidates: list[QA], n: int) -> list[tuple[str, str]]:
+        """Up to n other candidate questions, in order, answered from `qa`'s facts."""
         out: list[tuple[str, str]] = []
         seen = {qa.question}
-        for other in earlier:
+        for other in candidates:
             if len(out) == n:
                 break
             if other.question in seen:
@@ -216,39 +260,24 @@ class SampleMaker:
         return out
 
     def _encode(self, task: str, split: str, index: int, segments: int, qa: QA,
-                earlier: list[QA], context: Any, n_questions: int) -> Sample:
-        questions = [(qa.question, qa.answer)]
-        questions += self._more_questions(task, qa, earlier, n_questions - 1)
+                tail: list[tuple[list[int], list[int]]], context: Any) -> Sample:
         if self.layout == "memory":
             head = context.token_ids().astype(np.int64).tolist()
-            if len(head) != segments * self.segment_size:  # assemble's contract; a bug if not
-                raise BabilabError(f"context has {len(head)} tokens, expected "
-                                   f"{segments * self.segment_size}")
         else:
             prompt = format_prompt(task, context.text(), qa.question, NO_PROMPT_PARTS)
             head = list(self.tokenizer(prompt)["input_ids"])  # as the hf answerer encodes it
-
         ids, labels = list(head), [IGNORE_INDEX] * len(head)
-        tail: list[int] = []  # memory: the last segment (questions and answers)
-        used = 0
-        for k, (question, answer) in enumerate(questions):
-            q_ids = self._question_ids(question, first=k == 0)
-            a_ids = self._answer_ids(answer)
-            if self.layout == "memory" and len(tail) + len(q_ids) + len(a_ids) > self.segment_size:
-                if k == 0:
-                    raise BabilabError(
-                        f"question and answer take {len(q_ids) + len(a_ids)} tokens, more than "
-                        f"segment_size {self.segment_size}: the question must fit one segment")
-                break
-            tail += q_ids + a_ids
+        for q_ids, a_ids in tail:
             ids += q_ids + a_ids
             labels += [IGNORE_INDEX] * len(q_ids) + a_ids
-            used += 1
+        if self.layout == "memory" and len(ids) != segments * self.segment_size:
+            raise BabilabError(f"sample has {len(ids)} tokens, expected "  # assemble's contract
+                               f"{segments * self.segment_size}")
         return Sample(
             task=task, split=split, story_index=index, question=qa.question, target=qa.answer,
             n_segments=segments, books=context.books,
             input_ids=np.asarray(ids, dtype=np.int64), labels=np.asarray(labels, dtype=np.int64),
-            n_context_tokens=len(head), n_questions=used)
+            n_context_tokens=len(head), n_questions=len(tail))
 
 
 __all__ = ["Batch", "NO_PROMPT_PARTS", "Sample", "SampleMaker", "collate", "haystack_tokenizer",
