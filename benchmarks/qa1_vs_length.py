@@ -76,9 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     suite = generate_suite(suite_config(args.samples, segments, args.segment_size))
     print(f"suite {suite.path}", flush=True)
     labels = {}
-    for name, spec, options, configs in rows(args.rmt, args.plain):
-        if args.table_only:
-            break
+    for name, spec, options, configs in [] if args.table_only else rows(args.rmt, args.plain):
         folder = {"rmt": args.rmt, "hf": args.plain}.get(spec.split(":")[0])
         if folder is not None and spec.endswith(str(folder)) and not folder.is_dir():
             print(f"{name}: skipped, {folder} does not exist (train it first)", flush=True)
@@ -101,6 +99,14 @@ def stored_labels(run_dir: Path, rmt: Path, plain: Path) -> dict[str, str]:
     return {name: found[name] for name in name_of.values() if name in found}
 
 
+def cell(c: dict | None, flags: dict, samples: int) -> str:
+    if c is None:
+        return "-"
+    if flags.get("over_window", 0) == c["n"]:
+        return "over window"
+    return f"{c['accuracy']:.0f}" + (f" (n={c['n']})" if c["n"] < samples else "")
+
+
 def write(summary: dict, labels: dict[str, str], segments: list[int], args) -> None:
     lengths = [str(n * args.segment_size) for n in segments]
     series: dict[str, list[float | None]] = {}
@@ -112,17 +118,19 @@ def write(summary: dict, labels: dict[str, str], segments: list[int], args) -> N
         f"{time.strftime('%Y-%m-%d')}). Accuracy in % (BABILong metric) on held-out qa1 (test "
         f"stories, test books); context and question = N segments of {args.segment_size} SmolLM2 "
         f"tokens; "
-        f"{args.samples} questions per length. The memory model and the fine-tune were trained "
-        f"on 1-4 segments.",
+        f"{args.samples} questions per length. Both models ran the curriculum of 1, 2 and 4 "
+        f"segments (see results/train/ for what each stage did).",
         "",
         "| | " + " | ".join(f"{n} seg ({n * args.segment_size})" for n in segments) + " |",
         "|---|" + "---|" * len(segments),
     ]
     for name, label in labels.items():
         cells = summary["models"].get(label, {}).get("cells", {})
-        values = [cells.get(f"qa1/{n}", {}).get("accuracy") for n in lengths]
-        series[name] = values
-        lines.append(f"| {name} | " + " | ".join("-" if v is None else f"{v:.0f}" for v in values)
+        found = [cells.get(f"qa1/{n}") for n in lengths]
+        flags = summary["models"].get(label, {}).get("flags", {})
+        series[name] = [c["accuracy"] if c else None for c in found]
+        lines.append(f"| {name} | " + " | ".join(cell(c, flags.get(f"qa1/{n}", {}), args.samples)
+                                                   for c, n in zip(found, lengths, strict=True))
                      + " |")
     (RESULTS / "qa1_vs_length.md").write_text("\n".join(lines) + "\n")
     png = lines_png(series, [str(n) for n in segments], "qa1, held out",
