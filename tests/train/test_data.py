@@ -55,9 +55,10 @@ def test_samples_depend_only_on_their_position(tokenizer, background):
 
 def test_memory_layout_the_question_ends_the_last_segment(tokenizer, background):
     m = maker(tokenizer, background)
+    drawn = set()
     for row in range(8):
         s = m.train_sample(0, 0, row, segments=3, vary=True)
-        assert 1 <= s.n_segments <= 3
+        drawn.add(s.n_segments)
         # token-exact: context and question fill the segments, the question ends the last one
         assert len(s.input_ids) == s.n_segments * SEGMENT
         tail = s.input_ids[s.n_context_tokens:]
@@ -69,6 +70,7 @@ def test_memory_layout_the_question_ends_the_last_segment(tokenizer, background)
         scored = s.labels != -100
         assert scored.sum() == len(a) + 1 and scored[-len(a) - 1:].all()
         assert (s.labels[scored] == s.input_ids[scored]).all()
+    assert len(drawn) > 1 and drawn <= {1, 2, 3}  # vary_segments draws 1..3
 
 
 def test_plain_layout_is_what_the_hf_answerer_sends(tokenizer, background):
