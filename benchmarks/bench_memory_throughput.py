@@ -1,8 +1,8 @@
 """RMT inference throughput against its hardware limit and against the reference wrapper.
 
-SmolLM2-135M-Instruct in bf16, RMT with segment 512 and 16 memory tokens (untrained memory:
-speed does not depend on training), random token ids. Three measurements, side by side in
-one run:
+SmolLM2-135M-Instruct (bfloat16 where the CPU has it, else float32), RMT with segment 512
+and 16 memory tokens (untrained memory: speed does not depend on training), random token
+ids. Three measurements, side by side in one run:
 
 (a) RMT versus the bare backbone on the same segments. For every 512-token segment of the
     input, one backbone body pass over the segment alone (no LM head: the least work that reads
@@ -187,12 +187,16 @@ def main() -> None:
     parser.add_argument("--reference-lengths", default="8k,32k",
                         help="(c): inputs; the reference keeps ~128 MB per 1k tokens")
     parser.add_argument("--memory-lengths", default="32k,1M,10M", help="(b); '' to skip")
-    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--dtype", default="auto",
+                        help="auto: bfloat16 where the hardware has it, else float32")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, the cores)")
     parser.add_argument("--out", default=str(HERE / "results" / "bench_memory_throughput.txt"))
     args = parser.parse_args()
     # SIGTERM as an exception: subprocess.run then kills the measuring child instead of orphaning it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    from babilab.hardware import resolve_dtype
+
+    args.dtype = resolve_dtype(args.dtype)
     if args.threads:
         torch.set_num_threads(args.threads)
 

@@ -164,7 +164,9 @@ def eval_(
     base_url: Annotated[str | None, typer.Option(help="openai: e.g. http://127.0.0.1:8000/v1")] = None,
     api_mode: Annotated[str | None, typer.Option(help="openai: chat or completions")] = None,
     truncate: Annotated[str | None, typer.Option(help="hf: 'left' to cut over-long prompts")] = None,
-    dtype: Annotated[str | None, typer.Option(help="hf: bfloat16 (default), float16, float32")] = None,
+    dtype: Annotated[str | None, typer.Option(
+        help="hf, memory models: auto (default: bfloat16 where the hardware has it, else "
+             "float32), bfloat16, float16, float32")] = None,
     rag_chunk: Annotated[str | None, typer.Option(help="rag: sentence (default) or tokens:N")] = None,
     rag_k: Annotated[int | None, typer.Option(help="rag: chunks retrieved (default 5)")] = None,
     rag_order: Annotated[str | None, typer.Option(help="rag: similarity (default) or doc")] = None,

@@ -163,6 +163,30 @@ def test_question_that_cannot_fit_is_flagged(checkpoints):
     assert not fine.over_window
 
 
+def test_window_counts_the_context_piece_that_shares_the_question(checkpoints, tokenizer):
+    path, _ = checkpoints["rmt"]
+    probe = load_answerer(f"rmt:{path}", dtype="float32")
+    question = "Where is Mary?"
+    n_question = len(tokenizer(question_text(question), add_special_tokens=False)["input_ids"])
+    memory_rows = probe.model.tokens_per_pass - SEGMENT
+    # the new tokens just fit after the question alone, not after a shared context piece
+    answerer = load_answerer(f"rmt:{path}", dtype="float32",
+                             max_new_tokens=WINDOW - memory_rows - n_question)
+    words = " ".join(SENTENCES[:4] * 4).split()
+    by_rest = {}  # context length mod SEGMENT -> a context with it
+    for k in range(1, len(words)):
+        text = " ".join(words[:k])
+        n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        by_rest.setdefault(n % SEGMENT, (text, n))
+    (full, n_full), (shared, n_shared) = by_rest[0], by_rest[min(set(by_rest) - {0})]
+    assert n_full >= SEGMENT and (n_shared % SEGMENT) + n_question <= SEGMENT
+    alone, together = answerer.answer([Request("qa1/a/0", "qa1", full, question),
+                                       Request("qa1/b/0", "qa1", shared, question)], PromptConfig())
+    assert not alone.over_window and alone.extra["segments"] == n_full // SEGMENT + 1
+    assert together.over_window and together.output == ""
+    assert together.prompt_tokens == n_shared + n_question
+
+
 def test_fingerprint_hashes_content_not_paths(checkpoints, tokenizer, tmp_path):
     path, _ = checkpoints["armt"]
     first = load_answerer(f"armt:{path}", dtype="float32")

@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from ..errors import BabilabError
+from ..hardware import resolve_dtype
 from ..prompts import PromptConfig, chat_messages, format_prompt
 from .base import Answer, Answerer, Request, fingerprint_of, register
 
@@ -165,7 +166,7 @@ def stop_token_ids(model, tokenizer) -> set[int]:
 @register("hf")
 class HFAnswerer(Answerer):
     def __init__(self, model: str, max_new_tokens: int = 20, batch_size: int = 8,
-                 max_batch_tokens: int = 8192, dtype: str = "bfloat16", truncate: str | None = None,
+                 max_batch_tokens: int = 8192, dtype: str = "auto", truncate: str | None = None,
                  threads: int | None = None):
         if max_new_tokens < 1:
             raise BabilabError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
@@ -173,8 +174,7 @@ class HFAnswerer(Answerer):
             raise BabilabError(f"batch_size must be >= 1, got {batch_size}")
         if truncate not in (None, "left"):
             raise BabilabError(f"truncate must be 'left' or unset, got {truncate!r}")
-        if dtype not in ("bfloat16", "float32", "float16"):
-            raise BabilabError(f"dtype must be bfloat16, float16 or float32, got {dtype!r}")
+        dtype = resolve_dtype(dtype)  # the model runs on the CPU
         import torch
 
         if threads:

@@ -33,11 +33,12 @@ segment of its own and the question's segment holds the question alone.
 No special tokens (BOS) are added. The PromptConfig's instruction, examples and chat template
 are for instruction-following models and are ignored: a memory model is fine-tuned on raw
 context and question (shared/reference/memory_models.md §1.4). There is no window for the
-context: only the last segment must fit (question + memory + max_new_tokens <= the
-backbone's positions), else the answer is `over_window`.
+context: only the last segment must fit (the context piece it shares, the question, memory
+and max_new_tokens <= the backbone's positions), else the answer is `over_window`.
 
 Options: max_new_tokens (20), batch_size (4 requests decoded together, longest first; left
-padding makes batched answers equal one-at-a-time ones), dtype (bfloat16), device (cuda when
+padding makes batched answers equal one-at-a-time ones), dtype (auto: bfloat16 where the
+hardware has it, else float32; hardware.py), device (cuda when
 there is one), threads, progress (a per-segment bar; default: on a terminal, for long inputs).
 The fingerprint hashes content, never paths: the memory weights file, the architecture and
 config, the backbone's weights (hf.py's content id), the tokenizer, and the decoding settings.
@@ -61,6 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BabilabError
+from ..hardware import resolve_dtype
 from ..prompts import PromptConfig
 from .base import Answer, Answerer, Request, fingerprint_of, register
 from .hf import file_sha256, load_model, resolve_model, weights_hash
@@ -141,12 +143,12 @@ def stream_segments(contexts: Sequence[Any], questions: Sequence[Sequence[int]],
     """
     import torch
 
-    from ..memory import SegmentBatch, split_points
+    from ..memory import SegmentBatch
 
-    points = [split_points(len(c), segment_size, align) if len(c) else [] for c in contexts]
-    shares = [bool(p) and p[-1][1] - p[-1][0] + len(q) <= segment_size
-              for p, q in zip(points, questions, strict=True)]
-    points = [p[:-1] if share else p for p, share in zip(points, shares, strict=True)]
+    plans = [segment_plan(len(c), len(q), segment_size, align)
+             for c, q in zip(contexts, questions, strict=True)]
+    points = [p for p, _ in plans]
+    shares = [share for _, share in plans]
     n_steps = max(len(p) for p in points)
 
     def batch(rows: list[Any]) -> SegmentBatch:
@@ -170,12 +172,37 @@ def stream_segments(contexts: Sequence[Any], questions: Sequence[Sequence[int]],
                  for context, p, q, share in zip(contexts, points, questions, shares, strict=True)])
 
 
-def n_segments(n_context: int, n_question: int, segment_size: int) -> int:
-    """Segments `stream_segments` reads for one request (left alignment)."""
-    if n_context == 0:
-        return 1
-    rest = n_context % segment_size or segment_size
-    return -(-n_context // segment_size) + (rest + n_question > segment_size)
+def segment_plan(n_context: int, n_question: int, segment_size: int,
+                 align: str = "left") -> tuple[list[tuple[int, int]], bool]:
+    """Where one request's context is cut, and whether its last piece shares the question's.
+
+    Returns the boundaries of the context segments read before the last one, and `share`:
+    True when the context's last piece and the question fit one segment together, so the
+    last segment is that piece followed by the question; otherwise it is the question alone.
+
+    >>> segment_plan(10, 2, 4)
+    ([(0, 4), (4, 8)], True)
+    >>> segment_plan(8, 2, 4)
+    ([(0, 4), (4, 8)], False)
+    """
+    from ..memory import split_points
+
+    points = split_points(n_context, segment_size, align) if n_context else []
+    share = bool(points) and points[-1][1] - points[-1][0] + n_question <= segment_size
+    return (points[:-1] if share else points), share
+
+
+def n_segments(n_context: int, n_question: int, segment_size: int, align: str = "left") -> int:
+    """Segments `stream_segments` reads for one request, the last (with the question) included."""
+    return len(segment_plan(n_context, n_question, segment_size, align)[0]) + 1
+
+
+def last_segment_length(n_context: int, n_question: int, segment_size: int,
+                        align: str = "left") -> int:
+    """Tokens of the read-only last segment: the question, after the context's last piece when
+    they share it."""
+    points, share = segment_plan(n_context, n_question, segment_size, align)
+    return n_question + (n_context - (points[-1][1] if points else 0) if share else 0)
 
 
 def save_checkpoint(model: Any, tokenizer: Any, directory: str | Path,
@@ -259,14 +286,12 @@ class MemoryAnswerer(Answerer):
     architecture: str | None = None
 
     def __init__(self, checkpoint: str, backbone: str | None = None, max_new_tokens: int = 20,
-                 batch_size: int = 4, dtype: str = "bfloat16", threads: int | None = None,
+                 batch_size: int = 4, dtype: str = "auto", threads: int | None = None,
                  progress: bool | None = None, device: str | None = None):
         if max_new_tokens < 1:
             raise BabilabError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if batch_size < 1:
             raise BabilabError(f"batch_size must be >= 1, got {batch_size}")
-        if dtype not in ("bfloat16", "float32", "float16"):
-            raise BabilabError(f"dtype must be bfloat16, float16 or float32, got {dtype!r}")
         import torch
 
         from ..memory import memory_class
@@ -278,6 +303,7 @@ class MemoryAnswerer(Answerer):
             device_ = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         except RuntimeError as e:
             raise BabilabError(f"bad device {device!r}: {e}") from None
+        dtype = resolve_dtype(dtype, device_)
         directory = Path(checkpoint).expanduser()
         if not directory.is_dir():
             raise BabilabError(f"{directory}: no such checkpoint folder")
@@ -319,41 +345,51 @@ class MemoryAnswerer(Answerer):
     def fingerprint(self) -> str:
         return self._fingerprint
 
-    def _fits(self, question_ids: Sequence[int]) -> bool:
-        """Whether the read-only last segment plus the new tokens fits the backbone."""
+    def _fits(self, n_context: int, n_question: int) -> bool:
+        """Whether the read-only last segment, its memory and the new tokens fit the backbone."""
         from ..memory.common import max_positions
 
-        model = self.model
-        if len(question_ids) > model.config.segment_size:
+        config = self.model.config
+        if n_question > config.segment_size:
             return False
-        window = max_positions(model.backbone)
-        memory_rows = model.tokens_per_pass - model.config.segment_size  # >= rows it reads
-        return window is None or len(question_ids) + memory_rows + self.max_new_tokens <= window
+        window = max_positions(self.model.backbone)
+        memory_rows = self.model.tokens_per_pass - config.segment_size  # >= rows it reads
+        last = last_segment_length(n_context, n_question, config.segment_size, config.align)
+        return window is None or last + memory_rows + self.max_new_tokens <= window
 
     def answer(self, requests: list[Request], config: PromptConfig) -> list[Answer]:
         answers: list[Answer | None] = [None] * len(requests)
         questions = [self.tokenizer(question_text(r.question), add_special_tokens=False)["input_ids"]
                      for r in requests]
+        size = self.model.config.segment_size
         runnable = []
         for i, q in enumerate(questions):
-            if self._fits(q):
+            if len(q) <= size:
                 runnable.append(i)
             else:
                 answers[i] = Answer("", prompt_tokens=len(q), over_window=True)
         lengths = {i: len(requests[i].context) for i in runnable}
         runnable.sort(key=lambda i: -lengths[i])  # longest first: similar lengths share a batch
         for start in range(0, len(runnable), self.batch_size):
-            batch = runnable[start:start + self.batch_size]
             began = time.perf_counter()
-            contexts = [encode_long(self.tokenizer, requests[i].context) for i in batch]
+            batch, contexts = [], []
+            for i in runnable[start:start + self.batch_size]:
+                context = encode_long(self.tokenizer, requests[i].context)
+                if self._fits(len(context), len(questions[i])):
+                    batch.append(i)
+                    contexts.append(context)
+                else:
+                    answers[i] = Answer("", prompt_tokens=len(context) + len(questions[i]),
+                                        over_window=True)
+            if not batch:
+                continue
             outputs = self._generate(contexts, [questions[i] for i in batch])
             elapsed = (time.perf_counter() - began) / len(batch)
-            size = self.model.config.segment_size
             for i, context, output in zip(batch, contexts, outputs, strict=True):
                 answers[i] = Answer(output, elapsed_s=elapsed,
                                     prompt_tokens=len(context) + len(questions[i]),
                                     extra={"segments": n_segments(len(context), len(questions[i]),
-                                                                  size)})
+                                                                  size, self.model.config.align)})
         return [a for a in answers if a is not None]
 
     def _generate(self, contexts: list[Any], questions: list[list[int]]) -> list[str]:
@@ -364,7 +400,7 @@ class MemoryAnswerer(Answerer):
         config = self.model.config
         steps = stream_segments(contexts, questions, config.segment_size, config.align,
                                 WIDTH_MULTIPLE)
-        n_steps = max(n_segments(len(c), len(q), config.segment_size)
+        n_steps = max(n_segments(len(c), len(q), config.segment_size, config.align)
                       for c, q in zip(contexts, questions, strict=True))
         show = (sys.stderr.isatty() and n_steps > 64) if self.progress is None else self.progress
         with tqdm(steps, total=n_steps, unit="seg", desc=self.label, leave=False,
@@ -400,5 +436,5 @@ class ARMTAnswerer(MemoryAnswerer):
     architecture = "armt"
 
 
-__all__ = ["MemoryAnswerer", "QUESTION_FORMAT", "encode_long", "n_segments", "question_text",
-           "save_checkpoint", "stream_segments"]
+__all__ = ["MemoryAnswerer", "QUESTION_FORMAT", "encode_long", "last_segment_length",
+           "n_segments", "question_text", "save_checkpoint", "segment_plan", "stream_segments"]

@@ -64,7 +64,8 @@ class TrainConfig(BaseModel):
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_target_modules: list[str] | None = None  # None: peft's default for the model type
     gradient_checkpointing: bool = False  # recompute activations in backward (not with ARMT)
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # autocast; weights stay float32
+    # autocast; weights stay float32. auto: bfloat16 where the hardware has it (hardware.py)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     device: Literal["auto", "cpu"] = "auto"  # auto: a GPU when there is one
 
     # --- data (always the bAbI train split and the corpus's train books; see data.py)

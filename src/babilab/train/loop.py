@@ -52,6 +52,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..errors import BabilabError
+from ..hardware import resolve_dtype
 from ..haystack import prepare_background
 from ..memory.common import IGNORE_INDEX, decoder_layers, final_norm, memory_class
 from ..models.hf import load_model, resolve_model
@@ -182,8 +183,9 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, resume: bool = Fals
     wrapped = accelerator.prepare(model)  # DDP when there are several processes
     # Mixed precision by hand, as nanoGPT: autocast around forward passes, a gradient scaler
     # for float16 only (bfloat16 has float32's range).
-    autocast = AUTOCAST[cfg.dtype]
-    scaler = torch.amp.GradScaler(device.type, enabled=cfg.dtype == "float16")
+    dtype = resolve_dtype(cfg.dtype, device)
+    autocast = AUTOCAST[dtype]
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == "float16")
 
     # --- resume: weights, optimiser, RNG, position; the data needs nothing more ------------
     run = RunState(world_size=world)
@@ -214,7 +216,7 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, resume: bool = Fals
     n_all = sum(p.numel() for p in model.parameters())
     log.info("%s on %s: %s parameters, %s trainable (%s); %d process(es) on %s, %s", cfg.architecture,
              cfg.backbone, f"{n_all:,}", f"{sum(p.numel() for p in params):,}", cfg.trainable, world,
-             device, cfg.dtype)
+             device, dtype)
 
     def checkpoint_now() -> None:
         """Every process hands in its RNG state; the main process writes the folder."""
