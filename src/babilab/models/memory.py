@@ -346,12 +346,11 @@ class MemoryAnswerer(Answerer):
         return self._fingerprint
 
     def _fits(self, n_context: int, n_question: int) -> bool:
-        """Whether the read-only last segment, its memory and the new tokens fit the backbone."""
+        """Whether the read-only last segment, its memory and the new tokens fit the backbone
+        (for a question that fits a segment: `answer` checks that before encoding contexts)."""
         from ..memory.common import max_positions
 
         config = self.model.config
-        if n_question > config.segment_size:
-            return False
         window = max_positions(self.model.backbone)
         memory_rows = self.model.tokens_per_pass - config.segment_size  # >= rows it reads
         last = last_segment_length(n_context, n_question, config.segment_size, config.align)
