@@ -16,15 +16,10 @@ backbone runs only up to its window (8192 positions).
     python benchmarks/bench_memory_scaling.py --lengths 4k,16k --archs rmt,backbone
     python benchmarks/bench_memory_scaling.py --lengths 4k,16k,64k,256k,1M,10M   # hours on 2 cores
     python benchmarks/bench_memory_scaling.py --lengths 10M --archs rmt --append  # add rows
-    python benchmarks/bench_memory_scaling.py --qa1 10M              # one qa1 sample, end to end
 
-`--qa1 LENGTH` builds one qa1 sample of LENGTH tokens with `babilab.suite` (lengths counted in
-SmolLM2 tokens, so the model reads exactly that many), saves an untrained SmolLM2-RMT checkpoint,
-and answers the sample through the `rmt` answerer (`babilab eval`'s path: tokenizing the text,
-streaming segments, generating), with a progress bar and a line of RSS every minute on stderr.
-Writes benchmarks/results/bench_memory_scaling.txt (or bench_memory_qa1_<LENGTH>.txt) and, for
-the scaling table, benchmarks/results/memory_scaling.png. The load average is printed with every
-row: on a shared machine absolute times vary; re-run on a quiet one to replace them.
+Writes benchmarks/results/bench_memory_scaling.txt and memory_scaling.png. The load average is
+printed with every row: on a shared machine absolute times vary; re-run on a quiet one to
+replace them. One real qa1 sample end to end through the answerer: bench_memory_qa1.py.
 """
 
 from __future__ import annotations
@@ -33,12 +28,9 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -339,122 +331,6 @@ def summary(rows: list[tuple[str, dict]]) -> list[str]:
     return lines
 
 
-# --------------------------------------------------------------------------------------------
-# One qa1 sample end to end through the `rmt` answerer
-
-
-def monitor(stop: threading.Event, began: float, every_s: float, record: Path, head: list[str]) -> None:
-    """Every `every_s`: RSS and progress on stderr and, until the run ends, in `record`."""
-    from tqdm import tqdm
-
-    while not stop.wait(every_s):
-        bars = [b for b in list(tqdm._instances) if b.total]  # the answerer's segment bar
-        done, total = (bars[0].n, bars[0].total) if bars else (0, 0)
-        elapsed = time.perf_counter() - began
-        line = (f"{elapsed:8.0f} s  {done}/{total} segments  rss {rss_mb():7.0f} MB  peak "
-                f"{peak_rss_mb():7.0f} MB  {load_text()}")
-        print(f"[monitor] {line}", file=sys.stderr, flush=True)
-        if not stop.is_set():
-            rate = f"{elapsed / done:.2f} s/segment so far (tokenizing included)" if done else ""
-            record.write_text("\n".join(head + [f"status            RUNNING, pid {os.getpid()}: {line}",
-                                                 f"rate              {rate}"]) + "\n")
-
-
-def qa1(args: argparse.Namespace) -> None:
-    """Build the sample and a checkpoint here, answer it in a fresh process (its own RSS)."""
-    import gc
-
-    from babilab.models.memory import save_checkpoint
-    from babilab.suite import GenerateConfig, generate_suite
-
-    t0 = time.perf_counter()
-    tokenizer, backbone = load_backbone(args.dtype)
-    folder = backbone.config._name_or_path  # the converted SmolLM2 folder: lengths in its tokens
-    suite = generate_suite(GenerateConfig(tasks="qa1", lengths=args.qa1, samples=1,
-                                          tokenizer=folder), progress=True)
-    build_s = time.perf_counter() - t0
-    checkpoint = Path(tempfile.mkdtemp(prefix=f"bench-{args.arch}-smollm2-"))
-    save_checkpoint(build_memory_model(args.arch, backbone), tokenizer, checkpoint)
-    del backbone
-    gc.collect()
-    print(f"suite {suite.path} built in {build_s:.0f} s; untrained checkpoint {checkpoint}",
-          file=sys.stderr, flush=True)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--qa1-worker", str(suite.path),
-           str(checkpoint), "--arch", args.arch, "--dtype", args.dtype, "--qa1", args.qa1]
-    cmd += ["--threads", str(args.threads)] if args.threads else []
-    out_path = Path(args.out) if args.out_given else RESULTS / f"bench_memory_qa1_{args.qa1}.txt"
-    cmd += ["--out", str(out_path)]  # the answering process records its progress there
-    try:
-        out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    finally:
-        shutil.rmtree(checkpoint, ignore_errors=True)
-    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
-    if out.returncode or not lines:
-        raise SystemExit(f"the answering process failed (exit {out.returncode})")
-    r = json.loads(lines[-1])
-    text = [
-        f"# bench_memory_scaling --qa1 {args.qa1}: one qa1 sample end to end through the "
-        f"{args.arch} answerer (untrained SmolLM2-135M-{args.arch.upper()} {args.dtype}, segment "
-        f"{SEGMENT}, {MEMORY} memory tokens)",
-        machine_line(),
-        f"# sample: {r['sample_id']}, {r['context_tokens']} context tokens ({r['context_chars']} "
-        f"chars), question {r['question']!r}, target {r['target']!r}; suite built in {build_s:.0f} s",
-        f"device            {r['device']}",
-        f"answer            {r['output']!r} (untrained memory: the answer is not expected to be right)",
-        f"prompt tokens     {r['prompt_tokens']} in {r['segments']} segments",
-        f"load              {r['load_s']:.1f} s (answerer: backbone, checkpoint, fingerprint); "
-        f"peak RSS while loading {r['load_peak_mb']:.0f} MB",
-        f"answer time       {r['seconds']:.0f} s = {r['seconds'] / 3600:.2f} h "
-        f"({r['tokens_per_s']:.0f} tok/s, {r['seconds'] / r['segments']:.3f} s/segment)",
-        f"RSS               {r['loaded_mb']:.0f} MB after loading, peak {r['peak_mb']:.0f} MB while "
-        f"answering (tokenizing the text included)",
-        f"load average      {r['load_start']} at start, {r['load_end']} at the end",
-    ]
-    print("\n".join(text), flush=True)
-    out_path.write_text("\n".join(text) + "\n")
-
-
-def qa1_worker(args: argparse.Namespace) -> dict:
-    import torch
-
-    from babilab.models import load_answerer
-    from babilab.prompts import PromptConfig
-    from babilab.runs.evaluate import request_of
-    from babilab.suite import Suite
-
-    suite_path, checkpoint = args.qa1_worker
-    load_start = load_text()
-    began = time.perf_counter()
-    answerer = load_answerer(f"{args.arch}:{checkpoint}", dtype=args.dtype, progress=True)
-    load_s = time.perf_counter() - began
-    load_peak = peak_rss_mb()
-    sample = next(iter(Suite(suite_path).samples("qa1", args.qa1)))
-    request = request_of(sample)
-    loaded = rss_mb()
-    reset_peak_rss()
-    stop = threading.Event()
-    began = time.perf_counter()
-    head = [f"# bench_memory_scaling --qa1 {args.qa1}: one qa1 sample through the {args.arch} answerer "
-            f"(untrained SmolLM2-135M-{args.arch.upper()} {args.dtype}); progress record, replaced "
-            "by the result when the run ends", machine_line(),
-            f"# sample {sample.sample_id}: {sample.context_tokens} context tokens; answerer loaded in "
-            f"{load_s:.0f} s, RSS {loaded:.0f} MB; started {time.strftime('%Y-%m-%d %H:%M:%S')} with "
-            f"{load_start}"]
-    threading.Thread(target=monitor, args=(stop, began, 60.0, Path(args.out), head),
-                     daemon=True).start()
-    answer = answerer.answer([request], PromptConfig())[0]
-    seconds = time.perf_counter() - began
-    stop.set()
-    return {"sample_id": sample.sample_id, "context_tokens": sample.context_tokens,
-            "context_chars": len(sample.input), "question": sample.question,
-            "target": sample.target, "output": answer.output,
-            "prompt_tokens": answer.prompt_tokens, "segments": answer.extra["segments"],
-            "seconds": seconds, "tokens_per_s": answer.prompt_tokens / seconds,
-            "load_s": load_s, "load_peak_mb": load_peak, "loaded_mb": loaded,
-            "peak_mb": peak_rss_mb(), "load_start": load_start, "load_end": load_text(),
-            "device": f"CPU, {torch.get_num_threads()} threads"}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", default="4k,8k,16k,64k,256k,1M",
@@ -469,17 +345,13 @@ def main() -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--append", action="store_true",
                         help="keep the rows already in --out (long lengths measured in later runs)")
-    parser.add_argument("--qa1", metavar="LENGTH", help="answer one qa1 sample of LENGTH tokens")
-    parser.add_argument("--arch", default="rmt", help="--qa1: the memory architecture")
     parser.add_argument("--worker", nargs=2, metavar=("ARCH", "LENGTH"), help=argparse.SUPPRESS)
-    parser.add_argument("--qa1-worker", nargs=2, metavar=("SUITE", "CKPT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     # SIGTERM as an exception: subprocess.run then kills the measuring child instead of orphaning it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from babilab.hardware import resolve_dtype
 
     args.dtype = resolve_dtype(args.dtype)
-    args.out_given = "--out" in sys.argv
     if args.threads:
         import torch
 
@@ -487,10 +359,6 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.dtype,
                                 not args.no_progress)), flush=True)
-    elif args.qa1_worker:
-        print(json.dumps(qa1_worker(args)), flush=True)
-    elif args.qa1:
-        qa1(args)
     else:
         scaling(args)
 

@@ -16,6 +16,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+import babilab.models.memory as memory_answerer
 from babilab.errors import BabilabError
 from babilab.memory import ARMT, RMT, RMTR, ARMTConfig, RMTConfig, RMTRConfig
 from babilab.models import ANSWERERS, Request, load_answerer
@@ -250,6 +251,83 @@ def test_eval_scores_a_memory_model_like_any_other(checkpoints, small_suite, tmp
     again = evaluate(small_suite, f"memory:{path}", tmp_path / "run", tasks=["qa1"],
                      dtype="float32", max_new_tokens=4)
     assert (again.new, again.skipped) == (0, 10)  # same checkpoint, same fingerprint: all stored
+
+
+class Killed(Exception):
+    """Stands for the process dying part way through a read."""
+
+
+def count_starts(monkeypatch, kill_after: int | None = None) -> list[int]:
+    """Record where each read starts; optionally die after `kill_after` steps."""
+    starts = []
+
+    def stream(*args, **kwargs):
+        starts.append(kwargs.get("start", 0))
+        for i, step in enumerate(stream_segments(*args, **kwargs)):
+            if i == kill_after:
+                raise Killed
+            yield step
+
+    monkeypatch.setattr(memory_answerer, "stream_segments", stream)
+    return starts
+
+
+@pytest.mark.parametrize("arch", ["rmt", "rmt_r", "armt"])
+def test_a_read_killed_part_way_continues_from_its_last_save(arch, checkpoints, tmp_path,
+                                                             monkeypatch):
+    path, _ = checkpoints[arch]
+    reqs = [requests(3)[2], requests(5)[4]]  # 15 and 6 segments
+
+    def answerer():  # a fresh one each time, as after a restart
+        a = load_answerer(f"{arch}:{path}", dtype="float32", max_new_tokens=6, batch_size=2,
+                          save_every_s=0)
+        a.resume_dir = tmp_path / "partial"
+        return a
+
+    whole = load_answerer(f"{arch}:{path}", dtype="float32", max_new_tokens=6,
+                          batch_size=2).answer(reqs, PromptConfig())
+    starts = count_starts(monkeypatch, kill_after=9)
+    with pytest.raises(Killed):
+        answerer().answer(reqs, PromptConfig())
+    assert len(list((tmp_path / "partial").iterdir())) == 1
+    starts = count_starts(monkeypatch)
+    resumed = answerer().answer(reqs, PromptConfig())
+    # 9 steps were taken before the kill and 8 written (the next one is read ahead): the
+    # restart reads from the 9th on, and answers as if nothing had happened
+    assert starts == [8]
+    assert [a.output for a in resumed] == [a.output for a in whole]
+    assert [a.extra["resumed_at"] for a in resumed] == [8, 8]
+    assert not list((tmp_path / "partial").iterdir())  # the save is gone once answered
+
+
+def test_a_damaged_or_foreign_save_is_ignored(checkpoints, tmp_path, monkeypatch, capsys):
+    path, _ = checkpoints["rmt"]
+    reqs = [requests(3)[2]]
+    answerer = load_answerer(f"rmt:{path}", dtype="float32", max_new_tokens=6, save_every_s=0)
+    answerer.resume_dir = tmp_path
+    whole = load_answerer(f"rmt:{path}", dtype="float32", max_new_tokens=6).answer(reqs, PromptConfig())
+    count_starts(monkeypatch, kill_after=5)
+    with pytest.raises(Killed):
+        answerer.answer(reqs, PromptConfig())
+    (saved,) = tmp_path.iterdir()
+    saved.write_bytes(saved.read_bytes()[:100])  # cut short by hand (saves are atomic)
+    starts = count_starts(monkeypatch)
+    assert [a.output for a in answerer.answer(reqs, PromptConfig())] == [a.output for a in whole]
+    assert starts == [0] and "ignoring the saved read" in capsys.readouterr().err
+    other = [Request("qa1/x/8", "qa1", reqs[0].context + " Mary went to the garden.", "Where is Mary?")]
+    count_starts(monkeypatch, kill_after=5)
+    with pytest.raises(Killed):
+        answerer.answer(reqs, PromptConfig())
+    starts = count_starts(monkeypatch)
+    answerer.answer(other, PromptConfig())  # other tokens: the save of `reqs` is not theirs
+    assert starts == [0] and len(list(tmp_path.iterdir())) == 1
+
+
+def test_eval_keeps_reads_in_progress_in_the_run_folder(checkpoints, small_suite, tmp_path):
+    path, _ = checkpoints["rmt"]
+    answerer = load_answerer(f"rmt:{path}", dtype="float32", max_new_tokens=4)
+    evaluate(small_suite, answerer, tmp_path / "run", tasks=["qa1"], lengths=["0k"])
+    assert answerer.resume_dir == tmp_path / "run" / "partial"
 
 
 def test_encode_long_equals_one_encode(tokenizer):

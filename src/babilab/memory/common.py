@@ -464,6 +464,16 @@ class MemoryModel(nn.Module, ABC):
             )
         _, self.state = self.step(self.state, segment.to(self.device))
 
+    def state_from(self, fields: Mapping[str, Any]) -> Any:
+        """The state `state_fields` made plain again, on this model's device."""
+        template = self.init_state(1)
+        names = {f.name for f in dataclasses.fields(template)}
+        if set(fields) != names:
+            raise BabilabError(f"a saved {self.architecture} state has fields {sorted(fields)}, "
+                               f"expected {sorted(names)}")
+        return dataclasses.replace(template, **{
+            k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in fields.items()})
+
     def generate(self, segments: Iterable[SegmentBatch], max_new_tokens: int = 10, **kwargs):
         """Greedy decoding after the last segment; see `babilab.memory.generate.generate`."""
         from .generate import generate  # generate.py imports this module
@@ -571,6 +581,12 @@ def state_batch_size(state: Any) -> int:
     raise TypeError("a state needs at least one tensor")  # a bug in an architecture, not input
 
 
+def state_fields(state: Any) -> dict[str, Any]:
+    """A state as plain data for `torch.save`: its fields, tensors copied to the CPU."""
+    return {f.name: (v.detach().cpu() if isinstance(v := getattr(state, f.name), Tensor) else v)
+            for f in dataclasses.fields(state)}
+
+
 def backbone_reference(model: PreTrainedModel) -> dict[str, Any]:
     """What identifies the backbone a memory checkpoint was trained with."""
     config = model.config
@@ -643,4 +659,5 @@ __all__ = [
     "read_meta",
     "segment_batches",
     "split_points",
+    "state_fields",
 ]

@@ -17,8 +17,9 @@ not grow with the input length (only RMT-R keeps its O(S) stored memory states, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -42,6 +43,8 @@ def generate(
     eos_token_id: int | list[int] | None = None,
     autocast_dtype: torch.dtype | None = None,
     return_logits: bool = False,
+    state: Any = None,
+    on_read: Callable[[int], None] | None = None,
 ) -> Generation:
     """Reset `model`, read all segments, and decode greedily after the last one.
 
@@ -50,6 +53,10 @@ def generate(
     eos_token_id: stop a row at this token (default: the backbone's eos_token_id); decoding
     stops early once every row has stopped. autocast_dtype: e.g. torch.bfloat16 to run the
     backbone under autocast (ARMT keeps its associative arithmetic in float32).
+    state: continue a read stopped part way (`model.state` after some segments, e.g. saved
+    with `state_fields` and restored with `model.state_from`); `segments` then starts with the
+    first segment not read yet. on_read(n): called after each memory write, n = segments
+    written in this call, `model.state` = the state after them (a place to save progress).
     The model's train/eval mode is left as it is: call `model.eval()` first.
     """
     if max_new_tokens < 1:
@@ -61,11 +68,15 @@ def generate(
     ).flatten()
     device_type = model.device.type
     model.reset()
+    model.state = state
     with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-        last = None
+        last, written = None, 0
         for segment in segments:  # look one segment ahead: the last one is not written
             if last is not None:
                 model.read(last)
+                written += 1
+                if on_read is not None:
+                    on_read(written)
             last = segment
         if last is None:
             raise BabilabError("no segments to read")

@@ -6,7 +6,7 @@ configuration) to one answer per request, in input order:
     answerer = load_answerer("oracle")
     answers = answerer.answer([Request(...), ...], PromptConfig())
 
-Contract (every backend, checked by tests/models/test_contract.py):
+Contract (every backend; each backend's tests in tests/models/ check it):
   - `answer` returns exactly one `Answer` per request, in the order given. Backends may
     reorder internally (longest first, to surface out-of-memory errors at once).
   - A prompt longer than the backend's window is never cut silently: the answer has
@@ -17,6 +17,9 @@ Contract (every backend, checked by tests/models/test_contract.py):
   - `fingerprint` is a stable hash of everything that can change an answer (backend, model
     id and weights, dtype, decoding settings) and never of secrets, paths that do not
     change content, or the time. The run store keys predictions by it.
+  - `resume_dir`, when set (`evaluate` sets it to RUN/partial), is where a backend whose
+    single answers take long may keep work in progress, so that a call interrupted part
+    way continues from there (the memory answerers save their state mid-read).
 
 Backends register with `@register("name")`; `ANSWERERS` maps names to "module:Class" so
 that `import babilab` never imports torch or an HTTP client.
@@ -31,6 +34,7 @@ import inspect
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..errors import BabilabError
 from ..prompts import PromptConfig
@@ -60,6 +64,7 @@ class Answer:
 
 class Answerer(ABC):
     name: str = "answerer"
+    resume_dir: Path | None = None  # where work in progress may be kept between calls
 
     @abstractmethod
     def answer(self, requests: list[Request], config: PromptConfig) -> list[Answer]:

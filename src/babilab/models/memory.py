@@ -39,7 +39,10 @@ and max_new_tokens <= the backbone's positions), else the answer is `over_window
 Options: max_new_tokens (20), batch_size (4 requests decoded together, longest first; left
 padding makes batched answers equal one-at-a-time ones), dtype (auto: bfloat16 where the
 hardware has it, else float32; hardware.py), device (cuda when
-there is one), threads, progress (a per-segment bar; default: on a terminal, for long inputs).
+there is one), threads, progress (a per-segment bar; default: on a terminal, for long inputs),
+save_every_s (300: with `resume_dir` set, as `babilab eval` does, the memory state is saved
+this often during a read, and a read interrupted by a crash or kill continues from the last
+save; reads shorter than this never write).
 The fingerprint hashes content, never paths: the memory weights file, the architecture and
 config, the backbone's weights (hf.py's content id), the tokenizer, and the decoding settings.
 
@@ -55,6 +58,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -124,7 +128,7 @@ def encode_long(tokenizer: Any, text: str, chunk_chars: int = CHUNK_CHARS):
 
 
 def stream_segments(contexts: Sequence[Any], questions: Sequence[Sequence[int]], segment_size: int,
-                    align: str = "left", pad_to: int = 1) -> Iterator[Any]:
+                    align: str = "left", pad_to: int = 1, start: int = 0) -> Iterator[Any]:
     """Steps of SegmentBatch: every context's segments, then one step holding the questions.
 
     The question ends the last segment, as in the reference (§1.4): the context's last piece
@@ -134,7 +138,8 @@ def stream_segments(contexts: Sequence[Any], questions: Sequence[Sequence[int]],
     all rows end together), but it slices one segment at a time from the id arrays instead
     of converting whole samples to tensors. `pad_to` rounds each step's width up to a
     multiple (never past the segment size): padding is masked, so answers keep their
-    meaning, and few distinct shapes reach the backbone.
+    meaning, and few distinct shapes reach the backbone. `start` skips the first steps (a
+    read resumed after them).
 
     >>> import numpy as np
     >>> steps = stream_segments([np.arange(1, 6), np.arange(6, 8)], [[9], [8, 8]], 2)
@@ -162,7 +167,7 @@ def stream_segments(contexts: Sequence[Any], questions: Sequence[Sequence[int]],
                 mask[i, width - len(row):] = 1
         return SegmentBatch(ids, mask)
 
-    for step in range(n_steps):
+    for step in range(start, n_steps):
         rows = []
         for context, p in zip(contexts, points, strict=True):
             j = step - (n_steps - len(p))  # this sample's own segment index
@@ -287,7 +292,8 @@ class MemoryAnswerer(Answerer):
 
     def __init__(self, checkpoint: str, backbone: str | None = None, max_new_tokens: int = 20,
                  batch_size: int = 4, dtype: str = "auto", threads: int | None = None,
-                 progress: bool | None = None, device: str | None = None):
+                 progress: bool | None = None, device: str | None = None,
+                 save_every_s: float = 300.0):
         if max_new_tokens < 1:
             raise BabilabError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if batch_size < 1:
@@ -323,6 +329,7 @@ class MemoryAnswerer(Answerer):
         self.eos_ids = _eos_ids(backbone_model, self.tokenizer)
         self.checkpoint, self.meta = directory, meta
         self.max_new_tokens, self.batch_size, self.progress = max_new_tokens, batch_size, progress
+        self.save_every_s = save_every_s
         # Content, never paths: the same weights under another folder give the same key.
         self._fingerprint = fingerprint_of(
             backend="memory", architecture=found, memory_config=meta["config"],
@@ -382,37 +389,106 @@ class MemoryAnswerer(Answerer):
                                         over_window=True)
             if not batch:
                 continue
-            outputs = self._generate(contexts, [questions[i] for i in batch])
+            outputs, resumed = self._generate(contexts, [questions[i] for i in batch])
             elapsed = (time.perf_counter() - began) / len(batch)
             for i, context, output in zip(batch, contexts, outputs, strict=True):
+                extra = {"segments": n_segments(len(context), len(questions[i]), size,
+                                                self.model.config.align)}
                 answers[i] = Answer(output, elapsed_s=elapsed,
                                     prompt_tokens=len(context) + len(questions[i]),
-                                    extra={"segments": n_segments(len(context), len(questions[i]),
-                                                                  size, self.model.config.align)})
+                                    extra={**extra, "resumed_at": resumed} if resumed else extra)
         return [a for a in answers if a is not None]
 
-    def _generate(self, contexts: list[Any], questions: list[list[int]]) -> list[str]:
-        """Read the contexts' segments, then decode greedily after the questions."""
+    def _generate(self, contexts: list[Any], questions: list[list[int]]) -> tuple[list[str], int]:
+        """Read the contexts' segments, then decode greedily after the questions; also the
+        number of segments a saved read had already covered (0 when starting afresh)."""
         import torch
         from tqdm import tqdm
 
         config = self.model.config
-        steps = stream_segments(contexts, questions, config.segment_size, config.align,
-                                WIDTH_MULTIPLE)
         n_steps = max(n_segments(len(c), len(q), config.segment_size, config.align)
                       for c, q in zip(contexts, questions, strict=True))
+        saved = (SavedRead(self.resume_dir, self._read_key(contexts, questions), self.save_every_s)
+                 if self.resume_dir is not None else None)
+        start, state = saved.load(self.model) if saved is not None else (0, None)
+        steps = stream_segments(contexts, questions, config.segment_size, config.align,
+                                WIDTH_MULTIPLE, start=start)
         show = (sys.stderr.isatty() and n_steps > 64) if self.progress is None else self.progress
-        with tqdm(steps, total=n_steps, unit="seg", desc=self.label, leave=False,
+
+        def save_now_and_then(n_read: int) -> None:
+            if saved is not None:
+                saved.update(self.model, start + n_read)
+
+        with tqdm(steps, total=n_steps, initial=start, unit="seg", desc=self.label, leave=False,
                   disable=not show) as bar:
             out = self.model.generate(bar, max_new_tokens=self.max_new_tokens,
-                                      eos_token_id=self.eos_ids or None)
+                                      eos_token_id=self.eos_ids or None, state=state,
+                                      on_read=save_now_and_then)
+        if saved is not None:
+            saved.clear()
         texts = []
         eos = torch.tensor(self.eos_ids, dtype=torch.long)
         for row in out.tokens.cpu():
             stop = torch.isin(row, eos).nonzero()
             row = row[:int(stop[0])] if len(stop) else row
             texts.append(self.tokenizer.decode(row.tolist(), skip_special_tokens=True).strip())
-        return texts
+        return texts, start
+
+    def _read_key(self, contexts: list[Any], questions: list[list[int]]) -> str:
+        """What a saved read must match: this answerer's fingerprint and the token ids read."""
+        h = hashlib.sha256(self._fingerprint.encode())
+        for context, question in zip(contexts, questions, strict=True):
+            h.update(len(context).to_bytes(8, "little") + context.tobytes())
+            h.update(json.dumps(question).encode())
+        return h.hexdigest()
+
+
+class SavedRead:
+    """A read in progress on disk: the memory state after the first `read` segments.
+
+    `update` saves it at most every `every_s` seconds (atomically: a crash leaves the previous
+    save whole), `load` returns (segments read, state) to continue from, `clear` removes the
+    file once the answer is made. The file name is the read's key: the answerer fingerprint
+    and the token ids, so a save is only ever used for the same model and the same inputs.
+    """
+
+    def __init__(self, directory: Path, key: str, every_s: float):
+        self.path = Path(directory) / f"memory-read-{key[:32]}.pt"
+        self.key, self.every_s = key, every_s
+        self.last_save = time.monotonic()
+
+    def load(self, model: Any) -> tuple[int, Any]:
+        import torch
+
+        if not self.path.is_file():
+            return 0, None
+        try:
+            saved = torch.load(self.path, weights_only=True)
+            if saved.get("key") != self.key:
+                raise ValueError("the key does not match")
+            read, state = int(saved["read"]), model.state_from(saved["state"])
+        except (OSError, RuntimeError, ValueError, KeyError, BabilabError) as e:
+            print(f"warning: ignoring the saved read {self.path} ({e}); reading from the start",
+                  file=sys.stderr)
+            return 0, None
+        self.last_save = time.monotonic()
+        return read, state
+
+    def update(self, model: Any, read: int) -> None:
+        if time.monotonic() - self.last_save < self.every_s:
+            return
+        import torch
+
+        from ..memory.common import state_fields
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        torch.save({"key": self.key, "read": read, "state": state_fields(model.state)}, tmp)
+        os.replace(tmp, self.path)
+        self.last_save = time.monotonic()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 @register("memory")
@@ -435,5 +511,5 @@ class ARMTAnswerer(MemoryAnswerer):
     architecture = "armt"
 
 
-__all__ = ["MemoryAnswerer", "QUESTION_FORMAT", "encode_long", "last_segment_length",
+__all__ = ["MemoryAnswerer", "QUESTION_FORMAT", "SavedRead", "encode_long", "last_segment_length",
            "n_segments", "question_text", "save_checkpoint", "segment_plan", "stream_segments"]

@@ -4,7 +4,9 @@ For each prompt configuration and (task, length) cell, the samples whose predict
 not yet in the store are sent to the answerer in batches; each batch's predictions are
 committed before the next batch starts. Re-running the same command therefore skips all
 finished work, and an interrupted run (Ctrl-C, `kill -9`, a crash) loses at most the batch
-in flight. Failed predictions (`error` set) are retried by the next run.
+in flight; answerers that read for hours per sample (the memory models on millions of tokens)
+also keep their progress within it in RUN/partial, and continue from there. Failed
+predictions (`error` set) are retried by the next run.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def evaluate(suite: Suite | Path | str, model: str | Answerer, run_dir: Path | s
         raise BabilabError(f"{suite.path}: no samples for the tasks and lengths asked for")
     answerer = model if isinstance(model, Answerer) else load_answerer(model, **model_options)
     run_dir = Path(run_dir)
+    if answerer.resume_dir is None:
+        answerer.resume_dir = run_dir / "partial"
     new = skipped = failed = 0
     try:
         with RunStore(run_dir) as store:

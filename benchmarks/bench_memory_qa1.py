@@ -1,0 +1,230 @@
+"""One qa1 sample of up to 10M tokens end to end through a memory answerer, resumable.
+
+    python benchmarks/bench_memory_qa1.py --length 10M            # hours on 2 CPU cores
+    python benchmarks/bench_memory_qa1.py --length 1M --arch armt
+
+The sample is built by `babilab.suite` (lengths counted in SmolLM2 tokens, so the model reads
+exactly that many) and answered through the answerer `babilab eval --model rmt:CKPT` uses:
+tokenizing the text, streaming segments, generating, with a progress bar on stderr and a line
+of RSS every minute. The memory is untrained (seeded): time and memory do not depend on it.
+
+Long reads outlive sessions, so the work is kept in out/bench_memory_qa1/ARCH-LENGTH-DTYPE/:
+suite/, checkpoint/, partial/ (the answerer's saved read: its memory state, every
+--save-every seconds) and pieces.json (each run's time, segments and peak RSS, updated every
+minute). A run that is killed part way (Ctrl-C, kill -9, the machine going away) continues
+from the last save when the same command is run again; the result counts every piece, the
+segments read again after a kill included.
+
+Writes benchmarks/results/bench_memory_qa1_ARCH_LENGTH_DTYPE.txt: a progress record while a
+piece runs, the result once the answer is made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bench_memory_scaling import (
+    MEMORY,
+    RESULTS,
+    SEGMENT,
+    build_memory_model,
+    load_backbone,
+    load_text,
+    machine_line,
+    peak_rss_mb,
+    reset_peak_rss,
+    rss_mb,
+)
+
+WORK = Path(__file__).resolve().parents[1] / "out" / "bench_memory_qa1"
+
+
+def write_json(path: Path, value) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def prepare(args: argparse.Namespace, work: Path) -> None:
+    """The suite and the untrained checkpoint, once per work folder."""
+    import shutil
+
+    from babilab.models.memory import save_checkpoint
+    from babilab.suite import GenerateConfig, generate_suite
+
+    if (work / "checkpoint" / "memory_config.json").is_file():
+        return
+    began = time.perf_counter()
+    tokenizer, backbone = load_backbone(args.dtype)
+    folder = backbone.config._name_or_path  # the converted SmolLM2 folder: lengths in its tokens
+    generate_suite(GenerateConfig(tasks="qa1", lengths=args.length, samples=1, tokenizer=folder),
+                   out=work / "suite", progress=True)
+    tmp = work / "checkpoint.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_checkpoint(build_memory_model(args.arch, backbone), tokenizer, tmp)
+    tmp.rename(work / "checkpoint")
+    write_json(work / "prepared.json", {"seconds": time.perf_counter() - began})
+
+
+# --------------------------------------------------------------------------------------------
+# One piece: load the answerer, continue the read, answer (in its own process: its own RSS)
+
+
+def piece(args: argparse.Namespace, work: Path, record: Path) -> dict:
+    import torch
+    from tqdm import tqdm
+
+    from babilab.models import load_answerer
+    from babilab.prompts import PromptConfig
+    from babilab.runs.evaluate import request_of
+    from babilab.suite import Suite
+
+    began = time.perf_counter()
+    answerer = load_answerer(f"{args.arch}:{work / 'checkpoint'}", dtype=args.dtype,
+                             progress=True, save_every_s=args.save_every)
+    answerer.resume_dir = work / "partial"
+    sample = next(iter(Suite(work / "suite").samples("qa1", args.length)))
+    pieces_path = work / "pieces.json"
+    pieces = json.loads(pieces_path.read_text()) if pieces_path.exists() else []
+    mine = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "load_s": time.perf_counter() - began,
+            "loaded_mb": rss_mb(), "load_start": load_text(), "first_segment": None,
+            "segments": 0, "total_segments": None, "seconds": 0.0, "peak_mb": 0.0,
+            "device": f"CPU, {torch.get_num_threads()} threads", "finished": False}
+    pieces.append(mine)
+    reset_peak_rss()
+    began = time.perf_counter()
+
+    def update() -> None:
+        bars = [b for b in list(tqdm._instances) if b.total]  # the answerer's segment bar
+        if bars:
+            mine.update(first_segment=bars[0].initial, segments=bars[0].n - bars[0].initial,
+                        total_segments=bars[0].total)
+        mine.update(seconds=time.perf_counter() - began, peak_mb=peak_rss_mb(),
+                    load_end=load_text())
+        write_json(pieces_path, pieces)
+
+    stop = threading.Event()
+
+    def monitor() -> None:
+        while not stop.wait(60.0):
+            update()
+            line = (f"{mine['seconds']:8.0f} s  segments {mine['first_segment']}+{mine['segments']}"
+                    f"/{mine['total_segments']}  rss {rss_mb():6.0f} MB  peak {mine['peak_mb']:6.0f} MB"
+                    f"  {mine['load_end']}")
+            print(f"[monitor] {line}", file=sys.stderr, flush=True)
+            record.write_text(report(args, work, pieces, running=line))
+
+    update()
+    threading.Thread(target=monitor, daemon=True).start()
+    answer = answerer.answer([request_of(sample)], PromptConfig())[0]
+    stop.set()
+    update()
+    n_total = answer.extra["segments"]
+    mine.update(finished=True, segments=n_total - answer.extra.get("resumed_at", 0),
+                first_segment=answer.extra.get("resumed_at", 0), total_segments=n_total)
+    write_json(pieces_path, pieces)
+    result = {"sample_id": sample.sample_id, "context_tokens": sample.context_tokens,
+              "context_chars": len(sample.input), "question": sample.question,
+              "target": sample.target, "output": answer.output,
+              "prompt_tokens": answer.prompt_tokens, "segments": n_total}
+    write_json(work / "answer.json", result)
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# The record
+
+
+def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: str = "") -> str:
+    prepared = json.loads((work / "prepared.json").read_text())["seconds"]
+    done = json.loads((work / "answer.json").read_text()) if not running else None
+    seconds = sum(p["seconds"] for p in pieces)
+    read = sum(p["segments"] for p in pieces)
+    total = next((p["total_segments"] for p in reversed(pieces) if p["total_segments"]), None)
+    lines = [f"# bench_memory_qa1 --length {args.length} --arch {args.arch}: one qa1 sample end to "
+             f"end through the {args.arch} answerer (untrained SmolLM2-135M-{args.arch.upper()}, "
+             f"{args.dtype}, segment {SEGMENT}, {MEMORY} memory tokens)",
+             machine_line(),
+             f"# suite and checkpoint prepared in {prepared:.0f} s; work folder "
+             f"{work.relative_to(WORK.parents[1])}"]
+    if running:
+        lines.append(f"status            RUNNING (pid {os.getpid()}): {running}")
+    else:
+        lines += [
+            f"# sample: {done['sample_id']}, {done['context_tokens']} context tokens "
+            f"({done['context_chars']} chars), question {done['question']!r}, target "
+            f"{done['target']!r}",
+            f"answer            {done['output']!r} (untrained memory: not expected to be right)",
+            f"prompt tokens     {done['prompt_tokens']} in {done['segments']} segments",
+        ]
+    lines += [
+        f"pieces            {len(pieces)} run(s); {read} segments read for the {total} of the "
+        "sample (a piece killed part way is read again from its last save)",
+        f"answer time       {seconds:.0f} s = {seconds / 3600:.2f} h over all pieces "
+        f"({seconds / max(read, 1):.3f} s/segment, {read * SEGMENT / max(seconds, 1e-9):.0f} tok/s;"
+        " tokenizing the text once per piece included)",
+        f"RSS               peak {max(p['peak_mb'] for p in pieces):.0f} MB while answering "
+        f"(after loading {min(p['loaded_mb'] for p in pieces):.0f}-"
+        f"{max(p['loaded_mb'] for p in pieces):.0f} MB)",
+        "# per piece: start, device, answerer load s, first segment, segments read, seconds, "
+        "s/segment, peak MB, load average at start -> end",
+    ]
+    for p in pieces:
+        rate = f"{p['seconds'] / p['segments']:.3f}" if p["segments"] else "-"
+        lines.append(f"  {p['started']}  {p['device']}  {p['load_s']:.0f} s  {p['first_segment']}  "
+                     f"{p['segments']}  {p['seconds']:.0f}  {rate}  {p['peak_mb']:.0f}  "
+                     f"{p['load_start'][13:]} -> {p.get('load_end', '')[13:]}"
+                     f"{'' if p['finished'] else '  (killed; from its last minute)'}")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--length", default="10M", help="the sample's length, e.g. 64k, 1M, 10M")
+    parser.add_argument("--arch", default="rmt", choices=["rmt", "rmt_r", "armt"])
+    parser.add_argument("--dtype", default="auto",
+                        help="auto: bfloat16 where the hardware has it, else float32")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, the cores)")
+    parser.add_argument("--save-every", type=float, default=600.0,
+                        help="seconds between saves of the memory state while reading")
+    parser.add_argument("--piece", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    # SIGTERM as an exception: subprocess.run then kills the answering child instead of orphaning it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    import torch
+
+    from babilab.hardware import resolve_dtype
+
+    args.dtype = resolve_dtype(args.dtype)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = WORK / f"{args.arch}-{args.length}-{args.dtype}"
+    record = RESULTS / f"bench_memory_qa1_{args.arch}_{args.length}_{args.dtype}.txt"
+    if args.piece:
+        print(json.dumps(piece(args, work, record)), flush=True)
+        return
+    if (work / "answer.json").exists():
+        print(f"already answered; remove {work} to measure again", file=sys.stderr)
+    else:
+        work.mkdir(parents=True, exist_ok=True)
+        prepare(args, work)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--piece", "--length", args.length,
+               "--arch", args.arch, "--dtype", args.dtype, "--save-every", str(args.save_every)]
+        cmd += ["--threads", str(args.threads)] if args.threads else []
+        if subprocess.run(cmd).returncode:
+            raise SystemExit("the answering process failed; run the same command to continue")
+    text = report(args, work, json.loads((work / "pieces.json").read_text()))
+    record.write_text(text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
