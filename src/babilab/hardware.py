@@ -8,6 +8,7 @@ core a 512x576x1536 product runs at about 1 GFLOP/s in bfloat16 against 72 in fl
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -15,7 +16,6 @@ from .errors import BabilabError
 
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 log = logging.getLogger(__name__)
-_warned: set[str] = set()
 
 
 def native_bfloat16(device: Any = "cpu") -> bool:
@@ -40,8 +40,12 @@ def resolve_dtype(dtype: str, device: Any = "cpu") -> str:
         raise BabilabError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if dtype == "auto":
         return "bfloat16" if native_bfloat16(device) else "float32"
-    if dtype == "bfloat16" and not native_bfloat16(device) and "bfloat16" not in _warned:
-        _warned.add("bfloat16")
-        log.warning("this %s has no native bfloat16: it is emulated and can be tens of times "
-                    "slower than float32 (dtype auto picks float32 here)", device)
+    if dtype == "bfloat16" and not native_bfloat16(device):
+        _warn_emulated_bfloat16(str(device))
     return dtype
+
+
+@functools.cache  # once per device: a run resolves the dtype many times
+def _warn_emulated_bfloat16(device: str) -> None:
+    log.warning("this %s has no native bfloat16: it is emulated and can be tens of times "
+                "slower than float32 (dtype auto picks float32 here)", device)

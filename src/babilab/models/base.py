@@ -84,6 +84,16 @@ class Answerer(ABC):
         """Release resources (servers, threads). Idempotent."""
 
 
+def folder_label(path: str | Path) -> str:
+    """A model folder's name for labels; `babilab train` exports to RUN/model, named by RUN.
+
+    >>> folder_label("out/cpu_smollm2_rmt/model"), folder_label("ckpt/qa1")
+    ('cpu_smollm2_rmt', 'qa1')
+    """
+    path = Path(path)
+    return path.parent.name if path.name == "model" and path.parent.name else path.name
+
+
 def fingerprint_of(**fields: object) -> str:
     """sha256 of the fields as sorted-key JSON; a field that is not plain data raises."""
     try:

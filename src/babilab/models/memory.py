@@ -68,7 +68,7 @@ from typing import Any
 from ..errors import BabilabError
 from ..hardware import resolve_dtype
 from ..prompts import PromptConfig
-from .base import Answer, Answerer, Request, fingerprint_of, register
+from .base import Answer, Answerer, Request, fingerprint_of, folder_label, register
 from .hf import file_sha256, load_model, resolve_model, weights_hash
 
 QUESTION_FORMAT = "\nQuestion: {question}\nAnswer:"
@@ -346,7 +346,7 @@ class MemoryAnswerer(Answerer):
 
     @property
     def label(self) -> str:
-        return f"{self.meta['architecture']}-{self.checkpoint.name}"
+        return f"{self.meta['architecture']}-{folder_label(self.checkpoint)}"
 
     @property
     def fingerprint(self) -> str:
