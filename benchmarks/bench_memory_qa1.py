@@ -102,18 +102,28 @@ def piece(args: argparse.Namespace, work: Path, record: Path) -> dict:
     reset_peak_rss()
     began = time.perf_counter()
 
-    def update() -> None:
+    def segment_bar():
         bars = [b for b in list(tqdm._instances) if b.total]  # the answerer's segment bar
-        if bars:
-            mine.update(first_segment=bars[0].initial, segments=bars[0].n - bars[0].initial,
-                        total_segments=bars[0].total)
-        mine.update(seconds=time.perf_counter() - began, peak_mb=peak_rss_mb(),
-                    load_end=load_text())
+        return bars[0] if bars else None
+
+    def update() -> None:
+        if bar := segment_bar():
+            mine.update(first_segment=bar.initial, segments=bar.n - bar.initial,
+                        total_segments=bar.total)
+        if "tokenize_s" in mine:
+            mine["peak_mb"] = peak_rss_mb()
+        mine.update(seconds=time.perf_counter() - began, load_end=load_text())
         write_json(pieces_path, pieces)
 
     stop = threading.Event()
 
     def monitor() -> None:
+        while not stop.wait(1.0) and segment_bar() is None:
+            pass  # tokenizing the text: the bar appears when the reading starts
+        if stop.is_set():
+            return
+        mine.update(tokenize_s=time.perf_counter() - began, tokenize_peak_mb=peak_rss_mb())
+        reset_peak_rss()  # from here on, the peak of reading segments
         while not stop.wait(60.0):
             update()
             line = (f"{mine['seconds']:8.0f} s  segments {mine['first_segment']}+{mine['segments']}"
@@ -123,9 +133,11 @@ def piece(args: argparse.Namespace, work: Path, record: Path) -> dict:
             record.write_text(report(args, work, pieces, running=line))
 
     update()
-    threading.Thread(target=monitor, daemon=True).start()
+    watcher = threading.Thread(target=monitor, daemon=True)
+    watcher.start()
     answer = answerer.answer([request_of(sample)], PromptConfig())[0]
     stop.set()
+    watcher.join()
     update()
     n_total = answer.extra["segments"]
     mine.update(finished=True, segments=n_total - answer.extra.get("resumed_at", 0),
@@ -165,24 +177,31 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
             f"answer            {done['output']!r} (untrained memory: not expected to be right)",
             f"prompt tokens     {done['prompt_tokens']} in {done['segments']} segments",
         ]
+    reading = sum(p["seconds"] - p.get("tokenize_s", p["seconds"]) for p in pieces)
+    tokenizing = [p["tokenize_s"] for p in pieces if "tokenize_s" in p]
+    peaks = [p["peak_mb"] for p in pieces if "tokenize_s" in p]
     lines += [
         f"pieces            {len(pieces)} run(s); {read} segments read for the {total} of the "
         "sample (a piece killed part way is read again from its last save)",
-        f"answer time       {seconds:.0f} s = {seconds / 3600:.2f} h over all pieces "
-        f"({seconds / max(read, 1):.3f} s/segment, {read * SEGMENT / max(seconds, 1e-9):.0f} tok/s;"
-        " tokenizing the text once per piece included)",
-        f"RSS               peak {max(p['peak_mb'] for p in pieces):.0f} MB while answering "
-        f"(after loading {min(p['loaded_mb'] for p in pieces):.0f}-"
-        f"{max(p['loaded_mb'] for p in pieces):.0f} MB)",
-        "# per piece: start, device, answerer load s, first segment, segments read, seconds, "
-        "s/segment, peak MB, load average at start -> end",
+        f"answer time       {seconds:.0f} s = {seconds / 3600:.2f} h over all pieces, of which "
+        f"{sum(tokenizing):.0f} s tokenizing the text ({len(tokenizing)} times, once per piece)",
+        f"reading           {reading / max(read, 1):.3f} s/segment, "
+        f"{read * SEGMENT / max(reading, 1e-9):.0f} tok/s",
+        f"RSS               peak {max(peaks, default=0):.0f} MB while reading segments; "
+        f"{max((p['tokenize_peak_mb'] for p in pieces if 'tokenize_peak_mb' in p), default=0):.0f} MB "
+        f"while tokenizing; {min(p['loaded_mb'] for p in pieces):.0f} MB after loading the answerer "
+        "and the sample",
+        "# per piece: start, device, load s (answerer and sample), tokenize s, first segment, "
+        "segments read, seconds, reading s/segment, peak MB reading, load average start -> end",
     ]
     for p in pieces:
-        rate = f"{p['seconds'] / p['segments']:.3f}" if p["segments"] else "-"
-        lines.append(f"  {p['started']}  {p['device']}  {p['load_s']:.0f} s  {p['first_segment']}  "
-                     f"{p['segments']}  {p['seconds']:.0f}  {rate}  {p['peak_mb']:.0f}  "
+        busy = p["seconds"] - p.get("tokenize_s", p["seconds"])
+        rate = f"{busy / p['segments']:.3f}" if p["segments"] else "-"
+        lines.append(f"  {p['started']}  {p['device']}  {p['load_s']:.0f}  "
+                     f"{p.get('tokenize_s', 0):.0f}  {p['first_segment']}  {p['segments']}  "
+                     f"{p['seconds']:.0f}  {rate}  {p['peak_mb']:.0f}  "
                      f"{p['load_start'][13:]} -> {p.get('load_end', '')[13:]}"
-                     f"{'' if p['finished'] else '  (killed; from its last minute)'}")
+                     f"{'' if p['finished'] else '  (killed; as of its last minute)'}")
     return "\n".join(lines) + "\n"
 
 
