@@ -274,7 +274,7 @@ def count_starts(monkeypatch, kill_after: int | None = None) -> list[int]:
 
 @pytest.mark.parametrize("arch", ["rmt", "rmt_r", "armt"])
 def test_a_read_killed_part_way_continues_from_its_last_save(arch, checkpoints, tmp_path,
-                                                             monkeypatch):
+                                                             monkeypatch, capsys):
     path, _ = checkpoints[arch]
     reqs = [requests(3)[2], requests(5)[4]]  # 15 and 6 segments
 
@@ -291,7 +291,9 @@ def test_a_read_killed_part_way_continues_from_its_last_save(arch, checkpoints, 
         answerer().answer(reqs, PromptConfig())
     assert len(list((tmp_path / "partial").iterdir())) == 1
     starts = count_starts(monkeypatch)
+    capsys.readouterr()
     resumed = answerer().answer(reqs, PromptConfig())
+    assert "continuing a saved read after segment 8" in capsys.readouterr().err
     # 9 steps were taken before the kill and 8 written (the next one is read ahead): the
     # restart reads from the 9th on, and answers as if nothing had happened
     assert starts == [8]

@@ -472,6 +472,7 @@ class SavedRead:
                   file=sys.stderr)
             return 0, None
         self.last_save = time.monotonic()
+        print(f"continuing a saved read after segment {read} ({self.path})", file=sys.stderr)
         return read, state
 
     def update(self, model: Any, read: int) -> None:
