@@ -15,8 +15,8 @@ minute). A run that is killed part way (Ctrl-C, kill -9, the machine going away)
 from the last save when the same command is run again; the result counts every piece, the
 segments read again after a kill included.
 
-Writes benchmarks/results/bench_memory_qa1_ARCH_LENGTH_DTYPE.txt: a progress record while a
-piece runs, the result once the answer is made.
+While a piece runs, its progress record is the work folder's progress.txt; once the answer
+is made, the result goes to benchmarks/results/bench_memory_qa1_ARCH_LENGTH_DTYPE.txt.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def prepare(args: argparse.Namespace, work: Path) -> None:
 # One piece: load the answerer, continue the read, answer (in its own process: its own RSS)
 
 
-def piece(args: argparse.Namespace, work: Path, record: Path) -> dict:
+def piece(args: argparse.Namespace, work: Path) -> dict:
     import torch
     from tqdm import tqdm
 
@@ -130,7 +130,7 @@ def piece(args: argparse.Namespace, work: Path, record: Path) -> dict:
                     f"/{mine['total_segments']}  rss {rss_mb():6.0f} MB  peak {mine['peak_mb']:6.0f} MB"
                     f"  {mine['load_end']}")
             print(f"[monitor] {line}", file=sys.stderr, flush=True)
-            record.write_text(report(args, work, pieces, running=line))
+            (work / "progress.txt").write_text(report(args, work, pieces, running=line))
 
     update()
     watcher = threading.Thread(target=monitor, daemon=True)
@@ -228,7 +228,7 @@ def main() -> None:
     work = WORK / f"{args.arch}-{args.length}-{args.dtype}"
     record = RESULTS / f"bench_memory_qa1_{args.arch}_{args.length}_{args.dtype}.txt"
     if args.piece:
-        print(json.dumps(piece(args, work, record)), flush=True)
+        print(json.dumps(piece(args, work)), flush=True)
         return
     if (work / "answer.json").exists():
         print(f"already answered; remove {work} to measure again", file=sys.stderr)
