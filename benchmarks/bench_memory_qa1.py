@@ -70,8 +70,8 @@ def prepare(args: argparse.Namespace, work: Path) -> None:
     tmp = work / "checkpoint.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     save_checkpoint(build_memory_model(args.arch, backbone), tokenizer, tmp)
-    tmp.rename(work / "checkpoint")
     write_json(work / "prepared.json", {"seconds": time.perf_counter() - began})
+    tmp.rename(work / "checkpoint")  # last: a checkpoint folder means all is prepared
 
 
 # --------------------------------------------------------------------------------------------
