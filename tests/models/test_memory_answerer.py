@@ -29,6 +29,7 @@ from babilab.models.memory import (
 )
 from babilab.prompts import PromptConfig
 from babilab.runs import evaluate
+from babilab.runs.store import RunStore
 
 WINDOW = 64  # the backbone's max_position_embeddings: every context below is longer
 SEGMENT = 16
@@ -286,7 +287,7 @@ def test_a_read_killed_part_way_continues_from_its_last_save(arch, checkpoints, 
 
     whole = load_answerer(f"{arch}:{path}", dtype="float32", max_new_tokens=6,
                           batch_size=2).answer(reqs, PromptConfig())
-    starts = count_starts(monkeypatch, kill_after=9)
+    count_starts(monkeypatch, kill_after=9)
     with pytest.raises(Killed):
         answerer().answer(reqs, PromptConfig())
     assert len(list((tmp_path / "partial").iterdir())) == 1
@@ -325,11 +326,25 @@ def test_a_damaged_or_foreign_save_is_ignored(checkpoints, tmp_path, monkeypatch
     assert starts == [0] and len(list(tmp_path.iterdir())) == 1
 
 
-def test_eval_keeps_reads_in_progress_in_the_run_folder(checkpoints, small_suite, tmp_path):
+def test_eval_killed_mid_read_continues_from_the_run_folder(checkpoints, small_suite, tmp_path,
+                                                            monkeypatch):
     path, _ = checkpoints["rmt"]
-    answerer = load_answerer(f"rmt:{path}", dtype="float32", max_new_tokens=4)
-    evaluate(small_suite, answerer, tmp_path / "run", tasks=["qa1"], lengths=["0k"])
-    assert answerer.resume_dir == tmp_path / "run" / "partial"
+    options = {"tasks": ["qa1"], "dtype": "float32", "max_new_tokens": 4, "save_every_s": 0}
+    evaluate(small_suite, f"rmt:{path}", tmp_path / "whole", **options)
+    count_starts(monkeypatch, kill_after=3)
+    with pytest.raises(Killed):
+        evaluate(small_suite, f"rmt:{path}", tmp_path / "run", **options)
+    assert len(list((tmp_path / "run" / "partial").iterdir())) == 1
+    starts = count_starts(monkeypatch)
+    summary = evaluate(small_suite, f"rmt:{path}", tmp_path / "run", **options)
+    assert summary.new == 10 and starts[0] == 2  # the first batch continues after 2 segments
+
+    def outputs(run):
+        with RunStore(run) as store:
+            return sorted((p.sample_id, p.output) for p in store.predictions())
+
+    assert outputs(tmp_path / "run") == outputs(tmp_path / "whole")
+    assert not list((tmp_path / "run" / "partial").iterdir())
 
 
 def test_encode_long_equals_one_encode(tokenizer):
