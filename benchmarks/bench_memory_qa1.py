@@ -177,20 +177,20 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
             f"answer            {done['output']!r} (untrained memory: not expected to be right)",
             f"prompt tokens     {done['prompt_tokens']} in {done['segments']} segments",
         ]
-    reading = sum(p["seconds"] - p.get("tokenize_s", p["seconds"]) for p in pieces)
-    tokenizing = [p["tokenize_s"] for p in pieces if "tokenize_s" in p]
-    peaks = [p["peak_mb"] for p in pieces if "tokenize_s" in p]
+    reads = [p for p in pieces if "tokenize_s" in p]  # pieces that got as far as reading
+    tokenizing = sum(p["tokenize_s"] for p in reads)
+    reading = sum(p["seconds"] for p in reads) - tokenizing
     lines += [
         f"pieces            {len(pieces)} run(s); {read} segments read for the {total} of the "
         "sample (a piece killed part way is read again from its last save)",
         f"answer time       {seconds:.0f} s = {seconds / 3600:.2f} h over all pieces, of which "
-        f"{sum(tokenizing):.0f} s tokenizing the text ({len(tokenizing)} times, once per piece)",
+        f"{tokenizing:.0f} s tokenizing the text ({len(reads)} times, once per piece)",
         f"reading           {reading / max(read, 1):.3f} s/segment, "
         f"{read * SEGMENT / max(reading, 1e-9):.0f} tok/s",
-        f"RSS               peak {max(peaks, default=0):.0f} MB while reading segments; "
-        f"{max((p['tokenize_peak_mb'] for p in pieces if 'tokenize_peak_mb' in p), default=0):.0f} MB "
-        f"while tokenizing; {min(p['loaded_mb'] for p in pieces):.0f} MB after loading the answerer "
-        "and the sample",
+        f"RSS               peak {max((p['peak_mb'] for p in reads), default=0):.0f} MB while "
+        f"reading segments; {max((p['tokenize_peak_mb'] for p in reads), default=0):.0f} MB "
+        f"while tokenizing; {min(p['loaded_mb'] for p in pieces):.0f} MB after loading the "
+        "answerer and the sample",
         "# per piece: start, device, load s (answerer and sample), tokenize s, first segment, "
         "segments read, seconds, reading s/segment, peak MB reading, load average start -> end",
     ]

@@ -347,6 +347,22 @@ def test_eval_killed_mid_read_continues_from_the_run_folder(checkpoints, small_s
     assert not list((tmp_path / "run" / "partial").iterdir())
 
 
+
+def test_eval_points_out_saves_no_run_will_use(checkpoints, small_suite, tmp_path, monkeypatch,
+                                               caplog):
+    options = {"tasks": ["qa1"], "dtype": "float32", "max_new_tokens": 4, "save_every_s": 0}
+    count_starts(monkeypatch, kill_after=3)
+    with pytest.raises(Killed):
+        evaluate(small_suite, f"rmt:{checkpoints['rmt'][0]}", tmp_path / "run", **options)
+    count_starts(monkeypatch)
+    with caplog.at_level("WARNING", logger="babilab.runs.evaluate"):
+        evaluate(small_suite, f"armt:{checkpoints['armt'][0]}", tmp_path / "run", **options)
+    assert "keeps 1 saved read (" in caplog.text  # the RMT read, which ARMT's run cannot use
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="babilab.runs.evaluate"):
+        evaluate(small_suite, f"rmt:{checkpoints['rmt'][0]}", tmp_path / "run", **options)
+    assert "saved read" not in caplog.text  # RMT continued its read and then removed it
+
 def test_encode_long_equals_one_encode(tokenizer):
     text = "  ".join(SENTENCES) + "\n" + " Mary  went\n\nto the  garden. " * 30
     whole = tokenizer(text, add_special_tokens=False)["input_ids"]

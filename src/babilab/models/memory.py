@@ -438,14 +438,13 @@ class MemoryAnswerer(Answerer):
         show = (sys.stderr.isatty() and n_steps > 64) if self.progress is None else self.progress
 
         def save_now_and_then(n_read: int) -> None:
-            if saved is not None:
-                saved.update(self.model, start + n_read)
+            saved.update(self.model, start + n_read)
 
         with tqdm(steps, total=n_steps, initial=start, unit="seg", desc=self.label, leave=False,
                   disable=not show) as bar:
             out = self.model.generate(bar, max_new_tokens=self.max_new_tokens,
                                       eos_token_id=self.eos_ids or None, state=state,
-                                      on_read=save_now_and_then)
+                                      on_read=save_now_and_then if saved is not None else None)
         if saved is not None:
             saved.clear()
         texts = []

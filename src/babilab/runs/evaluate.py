@@ -123,4 +123,18 @@ def evaluate(suite: Suite | Path | str, model: str | Answerer, run_dir: Path | s
     finally:
         if not isinstance(model, Answerer):
             answerer.close()
+    if not failed:
+        warn_unused_saves(answerer.resume_dir)
     return EvalSummary(run_dir, answerer.label, new, skipped, failed)
+
+
+def warn_unused_saves(directory: Path | None) -> None:
+    """After a run with every answer stored, anything left in its resume folder is work of
+    another model or input (answerers remove their saves once they answer): say so, since a
+    saved read of a long input can hold gigabytes."""
+    files = [f for f in directory.iterdir() if f.is_file()] if directory and directory.is_dir() else []
+    if files:
+        size = sum(f.stat().st_size for f in files) / 2**20
+        log.warning("%s keeps %d saved read%s (%.1f MB) of another model or input; delete "
+                    "them unless a run of that model on that suite will continue them",
+                    directory, len(files), "s" * (len(files) > 1), size)
