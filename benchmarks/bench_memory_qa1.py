@@ -8,7 +8,8 @@ exactly that many) and answered through the answerer `babilab eval --model rmt:C
 tokenizing the text, streaming segments, generating, with a progress bar on stderr and a line
 of RSS every minute. The memory is untrained (seeded): time and memory do not depend on it.
 
-Long reads outlive sessions, so the work is kept in out/bench_memory_qa1/ARCH-LENGTH-DTYPE/:
+Long reads outlive sessions, so the work is kept in out/bench_memory_qa1/ARCH-LENGTH-DTYPE/
+(ARCH-LENGTH-DTYPE-cuda/ on a GPU, used by default when torch sees one):
 suite/, checkpoint/, partial/ (the answerer's saved read: its memory state, every
 --save-every seconds) and pieces.json (each run's time, segments and peak RSS, updated every
 minute). A run that is killed part way (Ctrl-C, kill -9, the machine going away) continues
@@ -16,7 +17,8 @@ from the last save when the same command is run again; the result counts every p
 segments read again after a kill included.
 
 While a piece runs, its progress record is the work folder's progress.txt; once the answer
-is made, the result goes to benchmarks/results/bench_memory_qa1_ARCH_LENGTH_DTYPE.txt.
+is made, the result goes to benchmarks/results/bench_memory_qa1_ARCH_LENGTH_DTYPE[_cuda].txt,
+with the GPU's peak allocated memory beside the process's peak RSS on a GPU.
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
 
     began = time.perf_counter()
     answerer = load_answerer(f"{args.arch}:{work / 'checkpoint'}", dtype=args.dtype,
-                             progress=True, save_every_s=args.save_every)
+                             device=args.device, progress=True, save_every_s=args.save_every)
+    on_gpu = args.device == "cuda"
     answerer.resume_dir = work / "partial"
     sample = next(iter(Suite(work / "suite").samples("qa1", args.length)))
     pieces_path = work / "pieces.json"
@@ -97,7 +100,8 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
     mine = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "load_s": time.perf_counter() - began,
             "loaded_mb": rss_mb(), "load_start": load_text(), "first_segment": None,
             "segments": 0, "total_segments": None, "seconds": 0.0, "peak_mb": 0.0,
-            "device": f"CPU, {torch.get_num_threads()} threads", "finished": False}
+            "device": (torch.cuda.get_device_name() if on_gpu
+                       else f"CPU, {torch.get_num_threads()} threads"), "finished": False}
     pieces.append(mine)
     reset_peak_rss()
     began = time.perf_counter()
@@ -112,6 +116,8 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
                         total_segments=bar.total)
         if "tokenize_s" in mine:
             mine["peak_mb"] = peak_rss_mb()
+            if on_gpu:
+                mine["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
         mine.update(seconds=time.perf_counter() - began, load_end=load_text())
         write_json(pieces_path, pieces)
 
@@ -124,6 +130,8 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
             return
         mine.update(tokenize_s=time.perf_counter() - began, tokenize_peak_mb=peak_rss_mb())
         reset_peak_rss()  # from here on, the peak of reading segments
+        if on_gpu:
+            torch.cuda.reset_peak_memory_stats()
         while not stop.wait(60.0):
             update()
             line = (f"{mine['seconds']:8.0f} s  segments {mine['first_segment']}+{mine['segments']}"
@@ -191,6 +199,8 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
         f"reading segments; {max((p['tokenize_peak_mb'] for p in reads), default=0):.0f} MB "
         f"while tokenizing; {min(p['loaded_mb'] for p in pieces):.0f} MB after loading the "
         "answerer and the sample",
+        *([f"GPU memory        peak {max(p['gpu_peak_mb'] for p in reads if 'gpu_peak_mb' in p):.0f}"
+           " MB allocated while reading segments"] if any("gpu_peak_mb" in p for p in reads) else []),
         "# per piece: start, device, load s (answerer and sample), tokenize s, first segment, "
         "segments read, seconds, reading s/segment, peak MB reading, load average start -> end",
     ]
@@ -212,6 +222,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="auto",
                         help="auto: bfloat16 where the hardware has it, else float32")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's, the cores)")
+    parser.add_argument("--device", choices=["cpu", "cuda"],
+                        help="default: cuda when there is a GPU, else cpu")
     parser.add_argument("--save-every", type=float, default=600.0,
                         help="seconds between saves of the memory state while reading")
     parser.add_argument("--piece", action="store_true", help=argparse.SUPPRESS)
@@ -222,11 +234,15 @@ def main() -> None:
 
     from babilab.hardware import resolve_dtype
 
-    args.dtype = resolve_dtype(args.dtype)
+    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no GPU here")
+    args.dtype = resolve_dtype(args.dtype, torch.device(args.device))
     if args.threads:
         torch.set_num_threads(args.threads)
-    work = WORK / f"{args.arch}-{args.length}-{args.dtype}"
-    record = RESULTS / f"bench_memory_qa1_{args.arch}_{args.length}_{args.dtype}.txt"
+    name = f"{args.arch}-{args.length}-{args.dtype}" + ("-cuda" if args.device == "cuda" else "")
+    work = WORK / name
+    record = RESULTS / f"bench_memory_qa1_{name.replace('-', '_')}.txt"
     if args.piece:
         print(json.dumps(piece(args, work)), flush=True)
         return
@@ -236,7 +252,8 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         prepare(args, work)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--piece", "--length", args.length,
-               "--arch", args.arch, "--dtype", args.dtype, "--save-every", str(args.save_every)]
+               "--arch", args.arch, "--dtype", args.dtype, "--device", args.device,
+               "--save-every", str(args.save_every)]
         cmd += ["--threads", str(args.threads)] if args.threads else []
         if subprocess.run(cmd).returncode:
             raise SystemExit("the answering process failed; run the same command to continue")
