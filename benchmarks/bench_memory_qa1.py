@@ -38,6 +38,7 @@ from bench_memory_scaling import (
     RESULTS,
     SEGMENT,
     build_memory_model,
+    gemm_gflops,
     load_backbone,
     load_text,
     machine_line,
@@ -89,6 +90,7 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
     from babilab.runs.evaluate import request_of
     from babilab.suite import Suite
 
+    gemm = round(gemm_gflops())  # the machine's speed as this piece starts
     began = time.perf_counter()
     answerer = load_answerer(f"{args.arch}:{work / 'checkpoint'}", dtype=args.dtype,
                              device=args.device, progress=True, save_every_s=args.save_every)
@@ -99,7 +101,8 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
     pieces = json.loads(pieces_path.read_text()) if pieces_path.exists() else []
     mine = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "load_s": time.perf_counter() - began,
             "loaded_mb": rss_mb(), "load_start": load_text(), "first_segment": None,
-            "segments": 0, "total_segments": None, "seconds": 0.0, "peak_mb": 0.0,
+            "gemm_gflops": gemm, "segments": 0, "total_segments": None, "seconds": 0.0,
+            "peak_mb": 0.0,
             "device": (torch.cuda.get_device_name() if on_gpu
                        else f"CPU, {torch.get_num_threads()} threads"), "finished": False}
     pieces.append(mine)
@@ -202,7 +205,8 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
         *([f"GPU memory        peak {max(p['gpu_peak_mb'] for p in reads if 'gpu_peak_mb' in p):.0f}"
            " MB allocated while reading segments"] if any("gpu_peak_mb" in p for p in reads) else []),
         "# per piece: start, device, load s (answerer and sample), tokenize s, first segment, "
-        "segments read, seconds, reading s/segment, peak MB reading, load average start -> end",
+        "segments read, seconds, reading s/segment, peak MB reading, load average start -> end, "
+        "float32 GEMM GFLOP/s at the start (the machine's speed then)",
     ]
     for p in pieces:
         busy = p["seconds"] - p.get("tokenize_s", p["seconds"])
@@ -210,7 +214,8 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
         lines.append(f"  {p['started']}  {p['device']}  {p['load_s']:.0f}  "
                      f"{p.get('tokenize_s', 0):.0f}  {p['first_segment']}  {p['segments']}  "
                      f"{p['seconds']:.0f}  {rate}  {p['peak_mb']:.0f}  "
-                     f"{p['load_start'][13:]} -> {p.get('load_end', '')[13:]}"
+                     f"{p['load_start'][13:]} -> {p.get('load_end', '')[13:]}  "
+                     f"{p.get('gemm_gflops', '-')}"
                      f"{'' if p['finished'] else '  (killed; as of its last minute)'}")
     return "\n".join(lines) + "\n"
 

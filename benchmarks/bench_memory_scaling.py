@@ -17,8 +17,9 @@ backbone runs only up to its window (8192 positions).
     python benchmarks/bench_memory_scaling.py --lengths 4k,16k,64k,256k,1M,10M   # hours on 2 cores
     python benchmarks/bench_memory_scaling.py --lengths 10M --archs rmt --append  # add rows
 
-Writes benchmarks/results/bench_memory_scaling.txt and memory_scaling.png. The load average is
-printed with every row: on a shared machine absolute times vary; re-run on a quiet one to
+Writes benchmarks/results/bench_memory_scaling.txt and memory_scaling.png. Every row has the
+load average and the machine's float32 matrix-multiply rate before and after it (`GEMM
+GFLOP/s`): on a shared machine absolute times vary with both; re-run on a quiet one to
 replace them. One real qa1 sample end to end through the answerer: bench_memory_qa1.py.
 """
 
@@ -65,6 +66,25 @@ def reset_peak_rss() -> None:
     """Make the peak RSS start again from the current RSS (Linux >= 4.0)."""
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
+
+
+def gemm_gflops(seconds: float = 2.0) -> float:
+    """The float32 matrix-multiply rate of the machine right now, on the product that
+    dominates a segment (544 positions through SmolLM2's 576 -> 1536 MLP projection). On a
+    shared host the load average misses other tenants' work; this does not, so rows measured
+    at different times compare by it."""
+    import torch
+
+    gen = torch.Generator().manual_seed(SEED)
+    a = torch.randn(SEGMENT + 2 * MEMORY, 576, generator=gen)
+    b = torch.randn(576, 1536, generator=gen)
+    for _ in range(5):
+        a @ b
+    n, began = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - began) < seconds:
+        a @ b
+        n += 1
+    return 2 * a.shape[0] * a.shape[1] * b.shape[1] * n / elapsed / 1e9
 
 
 def load_text() -> str:
@@ -153,7 +173,7 @@ def worker(arch: str, length: int, dtype: str, progress: bool) -> dict:
     import torch
     from tqdm import tqdm
 
-    load0 = os.getloadavg()
+    load0, gemm0 = os.getloadavg(), gemm_gflops()
     _, backbone = load_backbone(dtype)
     vocab = backbone.config.vocab_size
     window = backbone.config.max_position_embeddings
@@ -185,10 +205,11 @@ def worker(arch: str, length: int, dtype: str, progress: bool) -> dict:
         model.generate(steps, max_new_tokens=1)
         seconds = time.perf_counter() - began
         state = state_mb(model.state)
-    load1 = os.getloadavg()
+    peak, load1, gemm1 = peak_rss_mb(), os.getloadavg(), gemm_gflops()
     return {**result, "seconds": seconds, "tokens_per_s": length / seconds, "segments": segments,
-            "peak_mb": peak_rss_mb(), "state_mb": state,
-            "load": [round((a + b) / 2, 2) for a, b in zip(load0, load1, strict=True)]}
+            "peak_mb": peak, "state_mb": state,
+            "load": [round((a + b) / 2, 2) for a, b in zip(load0, load1, strict=True)],
+            "gemm_gflops": [round(gemm0), round(gemm1)]}
 
 
 def measure(arch: str, length: int, dtype: str = "float32", threads: int | None = None,
@@ -209,15 +230,21 @@ def measure(arch: str, length: int, dtype: str = "float32", threads: int | None 
 
 
 HEADER = (f"{'arch':<9}{'length':>9}{'seconds':>10}{'tok/s':>9}{'s/1k tok':>9}{'loaded MB':>10}"
-          f"{'peak MB':>9}{'state MB':>9}  load")
+          f"{'peak MB':>9}{'state MB':>9}  load  GEMM GFLOP/s before/after")
 
 
 def row_text(r: dict, name: str) -> str:
+    if "text" in r:
+        return r["text"]
     if "skipped" in r:
         return f"{r['arch']:<9}{name:>9}  ({r['skipped']})"
     return (f"{r['arch']:<9}{name:>9}{r['seconds']:>10.1f}{r['tokens_per_s']:>9.0f}"
             f"{1000 / r['tokens_per_s']:>9.3f}{r['loaded_mb']:>10.0f}{r['peak_mb']:>9.0f}"
-            f"{r['state_mb']:>9.1f}  {r['load'][0]:.2f}")
+            f"{r['state_mb']:>9.1f}  {r['load'][0]:.2f}  {gemm_text(r)}")
+
+
+def gemm_text(r: dict) -> str:
+    return "/".join(map(str, r["gemm_gflops"])) if "gemm_gflops" in r else "-"
 
 
 def plot(rows: list[tuple[str, dict]], path: Path) -> None:
@@ -268,9 +295,11 @@ def read_results(path: Path) -> tuple[list[str], dict[tuple[str, str], dict]]:
         if parts[2].startswith("("):
             r["skipped"] = line.split("(", 1)[1].rstrip(")")
         else:
-            seconds, tok_s, _, loaded, peak, state, load = map(float, parts[2:9])
-            r.update(seconds=seconds, tokens_per_s=tok_s, loaded_mb=loaded, peak_mb=peak,
-                     state_mb=state, load=[load])
+            seconds, _, s_per_1k, loaded, peak, state, load = map(float, parts[2:9])
+            r.update(seconds=seconds, tokens_per_s=1000 / s_per_1k, loaded_mb=loaded,
+                     peak_mb=peak, state_mb=state, load=[load])
+            # rows measured before the GEMM rate was recorded lack it
+            r["text"] = line.rstrip() + ("" if len(parts) > 9 else "  -")  # written back as read
         rows[(arch, name)] = r
     return notes, rows
 
