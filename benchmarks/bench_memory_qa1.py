@@ -12,8 +12,9 @@ Long reads outlive sessions, so the work is kept in out/bench_memory_qa1/ARCH-LE
 (ARCH-LENGTH-DTYPE-cuda/ on a GPU, used by default when torch sees one):
 suite/, checkpoint/, partial/ (the answerer's saved read: its memory state, every
 --save-every seconds) and pieces.json (each run's time, segments and peak RSS, updated every
-minute). A run that is killed part way (Ctrl-C, kill -9, the machine going away) continues
-from the last save when the same command is run again; the result counts every piece, the
+minute). A run that is stopped part way continues when the same command is run again: from
+where it stopped after Ctrl-C or SIGTERM (the read is saved on the way out), from the last
+save after kill -9 or the machine going away; the result counts every piece, the
 segments read again after a kill included.
 
 While a piece runs, its progress record is the work folder's progress.txt; once the answer
@@ -109,9 +110,12 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
     reset_peak_rss()
     began = time.perf_counter()
 
+    seen = []  # the answerer's segment bar, kept once found: it is gone from tqdm once closed
+
     def segment_bar():
-        bars = [b for b in list(tqdm._instances) if b.total]  # the answerer's segment bar
-        return bars[0] if bars else None
+        if not seen:
+            seen.extend(b for b in list(tqdm._instances) if b.total)
+        return seen[0] if seen else None
 
     def update() -> None:
         if bar := segment_bar():
@@ -146,10 +150,12 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
     update()
     watcher = threading.Thread(target=monitor, daemon=True)
     watcher.start()
-    answer = answerer.answer([request_of(sample)], PromptConfig())[0]
-    stop.set()
-    watcher.join()
-    update()
+    try:  # stopped (Ctrl-C, SIGTERM), the answerer saves its read and the record is brought up to date
+        answer = answerer.answer([request_of(sample)], PromptConfig())[0]
+    finally:
+        stop.set()
+        watcher.join()
+        update()
     n_total = answer.extra["segments"]
     mine.update(finished=True, segments=n_total - answer.extra.get("resumed_at", 0),
                 first_segment=answer.extra.get("resumed_at", 0), total_segments=n_total)
@@ -193,7 +199,7 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
     reading = sum(p["seconds"] for p in reads) - tokenizing
     lines += [
         f"pieces            {len(pieces)} run(s); {read} segments read for the {total} of the "
-        "sample (a piece killed part way is read again from its last save)",
+        "sample (segments read again after a stop included)",
         f"answer time       {seconds:.0f} s = {seconds / 3600:.2f} h over all pieces, of which "
         f"{tokenizing:.0f} s tokenizing the text ({len(reads)} times, once per piece)",
         f"reading           {reading / max(read, 1):.3f} s/segment, "
@@ -216,7 +222,7 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
                      f"{p['seconds']:.0f}  {rate}  {p['peak_mb']:.0f}  "
                      f"{p['load_start'][13:]} -> {p.get('load_end', '')[13:]}  "
                      f"{p.get('gemm_gflops', '-')}"
-                     f"{'' if p['finished'] else '  (killed; as of its last minute)'}")
+                     f"{'' if p['finished'] else '  (stopped part way; if killed, as of its last minute)'}")
     return "\n".join(lines) + "\n"
 
 
@@ -233,7 +239,7 @@ def main() -> None:
                         help="seconds between saves of the memory state while reading")
     parser.add_argument("--piece", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    # SIGTERM as an exception: subprocess.run then kills the answering child instead of orphaning it
+    # SIGTERM as an exception: the answering child saves its read, the parent passes it on
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import torch
 
@@ -260,7 +266,17 @@ def main() -> None:
                "--arch", args.arch, "--dtype", args.dtype, "--device", args.device,
                "--save-every", str(args.save_every)]
         cmd += ["--threads", str(args.threads)] if args.threads else []
-        if subprocess.run(cmd).returncode:
+        child = subprocess.Popen(cmd)
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the child too: it saves its read and exits
+            child.wait()
+            raise
+        except SystemExit:  # SIGTERM: passed on, with the same effect
+            child.terminate()
+            child.wait()
+            raise
+        if code:
             raise SystemExit("the answering process failed; run the same command to continue")
     text = report(args, work, json.loads((work / "pieces.json").read_text()))
     record.write_text(text)

@@ -6,7 +6,9 @@ Any `BabilabError` or usage mistake becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -284,6 +286,10 @@ class typer_progress:
 
 def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
+    # SIGTERM (`kill`, a scheduler taking the machine back) stops like Ctrl-C, so what Ctrl-C
+    # keeps is kept (a memory model's read in progress)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if on_main_thread else None
     try:
         code = command.main(args=argv, prog_name="babilab", standalone_mode=False)
     except typer.Exit as e:
@@ -297,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     except BabilabError as e:
         print(f"babilab: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return code if isinstance(code, int) else 0
 
 

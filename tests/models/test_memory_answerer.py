@@ -8,7 +8,9 @@ fingerprint, the save/load round trip through the answerer, and `babilab eval`.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 import babilab.models.memory as memory_answerer
+from babilab.cli import main
 from babilab.errors import BabilabError
 from babilab.memory import ARMT, RMT, RMTR, ARMTConfig, RMTConfig, RMTRConfig
 from babilab.models import ANSWERERS, Request, load_answerer
@@ -303,6 +306,35 @@ def test_a_read_killed_part_way_continues_from_its_last_save(arch, checkpoints, 
     assert not list((tmp_path / "partial").iterdir())  # the save is gone once answered
 
 
+
+@pytest.mark.parametrize("arch", ["rmt", "rmt_r", "armt"])
+def test_an_interrupted_read_is_saved_at_once(arch, checkpoints, tmp_path, monkeypatch, capsys):
+    path, _ = checkpoints[arch]
+    reqs = [requests(3)[2], requests(5)[4]]
+
+    def answerer():  # no timed save in a read this short: only the interrupt saves
+        a = load_answerer(f"{arch}:{path}", dtype="float32", max_new_tokens=6, batch_size=2,
+                          save_every_s=3600)
+        a.resume_dir = tmp_path
+        return a
+
+    whole = answerer().answer(reqs, PromptConfig())
+    assert not list(tmp_path.iterdir())
+
+    def stream(*args, **kwargs):  # Ctrl-C while the 10th step is being read ahead
+        for i, step in enumerate(stream_segments(*args, **kwargs)):
+            if i == 9:
+                raise KeyboardInterrupt
+            yield step
+
+    monkeypatch.setattr(memory_answerer, "stream_segments", stream)
+    with pytest.raises(KeyboardInterrupt):
+        answerer().answer(reqs, PromptConfig())
+    assert "saved the read after segment 8" in capsys.readouterr().err
+    starts = count_starts(monkeypatch)
+    assert [a.output for a in answerer().answer(reqs, PromptConfig())] == [a.output for a in whole]
+    assert starts == [8] and not list(tmp_path.iterdir())
+
 def test_a_damaged_or_foreign_save_is_ignored(checkpoints, tmp_path, monkeypatch, capsys):
     path, _ = checkpoints["rmt"]
     reqs = [requests(3)[2]]
@@ -347,6 +379,35 @@ def test_eval_killed_mid_read_continues_from_the_run_folder(checkpoints, small_s
     assert not list((tmp_path / "run" / "partial").iterdir())
 
 
+
+
+def test_sigterm_stops_babilab_eval_like_ctrl_c_and_the_same_command_continues(
+        checkpoints, small_suite, tmp_path, monkeypatch):
+    path, _ = checkpoints["rmt"]
+    args = ["eval", "--suite", str(small_suite.path), "--model", f"rmt:{path}", "--run",
+            str(tmp_path / "run"), "--tasks", "qa1", "--dtype", "float32", "--max-new-tokens", "4"]
+    starts = []
+
+    def stream(*a, **kw):  # the first read is sent SIGTERM at its 4th step
+        starts.append(kw.get("start", 0))
+        for i, step in enumerate(stream_segments(*a, **kw)):
+            if i == 3 and len(starts) == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield step
+
+    monkeypatch.setattr(memory_answerer, "stream_segments", stream)
+    assert main(args) == 130  # "interrupted", with the read saved (no timed save came yet)
+    assert len(list((tmp_path / "run" / "partial").iterdir())) == 1
+    assert main(args) == 0
+    assert starts[1] == 2  # continued after the 2 segments written before the signal
+    evaluate(small_suite, f"rmt:{path}", tmp_path / "whole", tasks=["qa1"], dtype="float32",
+             max_new_tokens=4)
+
+    def outputs(run):
+        with RunStore(run) as store:
+            return sorted((p.sample_id, p.output) for p in store.predictions())
+
+    assert outputs(tmp_path / "run") == outputs(tmp_path / "whole")
 
 def test_eval_points_out_saves_no_run_will_use(checkpoints, small_suite, tmp_path, monkeypatch,
                                                caplog):

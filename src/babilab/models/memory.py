@@ -41,8 +41,9 @@ padding makes batched answers equal one-at-a-time ones), dtype (auto: bfloat16 w
 hardware has it, else float32; hardware.py), device (cuda when
 there is one), threads, progress (a per-segment bar; default: on a terminal, for long inputs),
 save_every_s (300: with `resume_dir` set, as `babilab eval` does, the memory state is saved
-this often during a read, and a read interrupted by a crash or kill continues from the last
-save; reads shorter than this never write).
+this often during a read, and at once when the read is interrupted (Ctrl-C, SIGTERM in the
+CLI, an error); a read stopped that way or by a crash or kill -9 continues from the last save;
+reads shorter than this that are not interrupted never write).
 The fingerprint hashes content, never paths: the memory weights file, the architecture and
 config, the backbone's weights (hf.py's content id), the tokenizer, and the decoding settings.
 
@@ -440,11 +441,16 @@ class MemoryAnswerer(Answerer):
         def save_now_and_then(n_read: int) -> None:
             saved.update(self.model, start + n_read)
 
-        with tqdm(steps, total=n_steps, initial=start, unit="seg", desc=self.label, leave=False,
-                  disable=not show) as bar:
-            out = self.model.generate(bar, max_new_tokens=self.max_new_tokens,
-                                      eos_token_id=self.eos_ids or None, state=state,
-                                      on_read=save_now_and_then if saved is not None else None)
+        try:
+            with tqdm(steps, total=n_steps, initial=start, unit="seg", desc=self.label,
+                      leave=False, disable=not show) as bar:
+                out = self.model.generate(bar, max_new_tokens=self.max_new_tokens,
+                                          eos_token_id=self.eos_ids or None, state=state,
+                                          on_read=save_now_and_then if saved is not None else None)
+        except BaseException:  # Ctrl-C, SIGTERM in the CLI, a failure: keep what was read
+            if saved is not None:
+                saved.save_latest()
+            raise
         if saved is not None:
             saved.clear()
         texts = []
@@ -468,15 +474,19 @@ class SavedRead:
     """A read in progress on disk: the memory state after the first `read` segments.
 
     `update` saves it at most every `every_s` seconds (atomically: a crash leaves the previous
-    save whole), `load` returns (segments read, state) to continue from, `clear` removes the
-    file once the answer is made. The file name is the read's key: the answerer fingerprint
-    and the token ids, so a save is only ever used for the same model and the same inputs.
+    save whole) and remembers the latest state, which `save_latest` writes when the read is
+    interrupted (so Ctrl-C loses nothing; only a kill -9 loses up to `every_s`). `load` returns
+    (segments read, state) to continue from, `clear` removes the file once the answer is made.
+    The file name is the read's key: the answerer fingerprint and the token ids, so a save is
+    only ever used for the same model and the same inputs.
     """
 
     def __init__(self, directory: Path, key: str, every_s: float):
         self.path = Path(directory) / f"memory-read-{key[:32]}.pt"
         self.key, self.every_s = key, every_s
         self.last_save = time.monotonic()
+        self.saved_read = 0  # segments covered by the file on disk
+        self.latest: tuple[int, Any] | None = None  # (segments read, state) at the last update
 
     def load(self, model: Any) -> tuple[int, Any]:
         import torch
@@ -492,22 +502,33 @@ class SavedRead:
             print(f"warning: ignoring the saved read {self.path} ({e}); reading from the start",
                   file=sys.stderr)
             return 0, None
-        self.last_save = time.monotonic()
+        self.last_save, self.saved_read = time.monotonic(), read
         print(f"continuing a saved read after segment {read} ({self.path})", file=sys.stderr)
         return read, state
 
     def update(self, model: Any, read: int) -> None:
-        if time.monotonic() - self.last_save < self.every_s:
-            return
+        # states are replaced, not changed, by later segments (RMT-R only appends past the
+        # stored length), so holding this one keeps it as it was after `read` segments
+        self.latest = (read, model.state)
+        if time.monotonic() - self.last_save >= self.every_s:
+            self.save(read, model.state)
+
+    def save_latest(self) -> None:
+        if self.latest is not None and self.latest[0] > self.saved_read:
+            self.save(*self.latest)
+            print(f"saved the read after segment {self.saved_read} ({self.path}); the same "
+                  "command continues from there", file=sys.stderr)
+
+    def save(self, read: int, state: Any) -> None:
         import torch
 
         from ..memory.common import state_fields
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        torch.save({"key": self.key, "read": read, "state": state_fields(model.state)}, tmp)
+        torch.save({"key": self.key, "read": read, "state": state_fields(state)}, tmp)
         os.replace(tmp, self.path)
-        self.last_save = time.monotonic()
+        self.last_save, self.saved_read = time.monotonic(), read
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
