@@ -197,6 +197,7 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
     reads = [p for p in pieces if "tokenize_s" in p]  # pieces that got as far as reading
     tokenizing = sum(p["tokenize_s"] for p in reads)
     reading = sum(p["seconds"] for p in reads) - tokenizing
+    gpu_peaks = [p["gpu_peak_mb"] for p in reads if "gpu_peak_mb" in p]
     lines += [
         f"pieces            {len(pieces)} run(s); {read} segments read for the {total} of the "
         "sample (segments read again after a stop included)",
@@ -208,8 +209,8 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
         f"reading segments; {max((p['tokenize_peak_mb'] for p in reads), default=0):.0f} MB "
         f"while tokenizing; {min(p['loaded_mb'] for p in pieces):.0f} MB after loading the "
         "answerer and the sample",
-        *([f"GPU memory        peak {max(p['gpu_peak_mb'] for p in reads if 'gpu_peak_mb' in p):.0f}"
-           " MB allocated while reading segments"] if any("gpu_peak_mb" in p for p in reads) else []),
+        *([f"GPU memory        peak {max(gpu_peaks):.0f} MB allocated while reading segments"]
+          if gpu_peaks else []),
         "# per piece: start, device, load s (answerer and sample), tokenize s, first segment, "
         "segments read, seconds, reading s/segment, peak MB reading, load average start -> end, "
         "float32 GEMM GFLOP/s at the start (the machine's speed then)",
