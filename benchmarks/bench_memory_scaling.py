@@ -240,11 +240,7 @@ def row_text(r: dict, name: str) -> str:
         return f"{r['arch']:<9}{name:>9}  ({r['skipped']})"
     return (f"{r['arch']:<9}{name:>9}{r['seconds']:>10.1f}{r['tokens_per_s']:>9.0f}"
             f"{1000 / r['tokens_per_s']:>9.3f}{r['loaded_mb']:>10.0f}{r['peak_mb']:>9.0f}"
-            f"{r['state_mb']:>9.1f}  {r['load'][0]:.2f}  {gemm_text(r)}")
-
-
-def gemm_text(r: dict) -> str:
-    return "/".join(map(str, r["gemm_gflops"])) if "gemm_gflops" in r else "-"
+            f"{r['state_mb']:>9.1f}  {r['load'][0]:.2f}  {'/'.join(map(str, r['gemm_gflops']))}")
 
 
 def plot(rows: list[tuple[str, dict]], path: Path) -> None:
