@@ -19,7 +19,8 @@ segments read again after a kill included.
 
 While a piece runs, its progress record is the work folder's progress.txt; once the answer
 is made, the result goes to benchmarks/results/bench_memory_qa1_ARCH_LENGTH_DTYPE[_cuda].txt,
-with the GPU's peak allocated memory beside the process's peak RSS on a GPU.
+with the GPU's peak allocated memory beside the process's peak RSS on a GPU, and its time and
+peak RSS to the .json beside it, which bench_memory_scaling.py draws in its plot.
 """
 
 from __future__ import annotations
@@ -91,11 +92,11 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
     from babilab.runs.evaluate import request_of
     from babilab.suite import Suite
 
-    gemm = round(gemm_gflops())  # the machine's speed as this piece starts
+    on_gpu = args.device == "cuda"
+    gemm = None if on_gpu else round(gemm_gflops())  # the CPU's speed as this piece starts
     began = time.perf_counter()
     answerer = load_answerer(f"{args.arch}:{work / 'checkpoint'}", dtype=args.dtype,
                              device=args.device, progress=True, save_every_s=args.save_every)
-    on_gpu = args.device == "cuda"
     answerer.resume_dir = work / "partial"
     sample = next(iter(Suite(work / "suite").samples("qa1", args.length)))
     pieces_path = work / "pieces.json"
@@ -172,6 +173,20 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
 # The record
 
 
+def point(args: argparse.Namespace, work: Path, pieces: list[dict]) -> dict:
+    """The finished read as one point of bench_memory_scaling's plot: its reading rate over
+    all pieces (tokenizing left out, as the scaling rows have none) times the sample's segments,
+    and its peak RSS while reading."""
+    done = json.loads((work / "answer.json").read_text())
+    reads = [p for p in pieces if "tokenize_s" in p]
+    reading = sum(p["seconds"] - p["tokenize_s"] for p in reads)
+    per_segment = reading / sum(p["segments"] for p in reads)
+    return {"arch": args.arch, "length": args.length, "dtype": args.dtype, "device": args.device,
+            "prompt_tokens": done["prompt_tokens"], "segments": done["segments"],
+            "s_per_segment": per_segment, "seconds": per_segment * done["segments"],
+            "peak_mb": max(p["peak_mb"] for p in reads)}
+
+
 def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: str = "") -> str:
     prepared = json.loads((work / "prepared.json").read_text())["seconds"]
     done = json.loads((work / "answer.json").read_text()) if not running else None
@@ -222,7 +237,7 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
                      f"{p.get('tokenize_s', 0):.0f}  {p['first_segment']}  {p['segments']}  "
                      f"{p['seconds']:.0f}  {rate}  {p['peak_mb']:.0f}  "
                      f"{p['load_start'][13:]} -> {p.get('load_end', '')[13:]}  "
-                     f"{p.get('gemm_gflops', '-')}"
+                     f"{p.get('gemm_gflops') or '-'}"
                      f"{'' if p['finished'] else '  (stopped part way; if killed, as of its last minute)'}")
     return "\n".join(lines) + "\n"
 
@@ -279,8 +294,10 @@ def main() -> None:
             raise
         if code:
             raise SystemExit("the answering process failed; run the same command to continue")
-    text = report(args, work, json.loads((work / "pieces.json").read_text()))
+    pieces = json.loads((work / "pieces.json").read_text())
+    text = report(args, work, pieces)
     record.write_text(text)
+    write_json(record.with_suffix(".json"), point(args, work, pieces))
     print(text, end="")
 
 

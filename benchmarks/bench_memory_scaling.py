@@ -16,11 +16,13 @@ backbone runs only up to its window (8192 positions).
     python benchmarks/bench_memory_scaling.py --lengths 4k,16k --archs rmt,backbone
     python benchmarks/bench_memory_scaling.py --lengths 4k,16k,64k,256k,1M,10M   # hours on 2 cores
     python benchmarks/bench_memory_scaling.py --lengths 10M --archs rmt --append  # add rows
+    python benchmarks/bench_memory_scaling.py --replot     # redraw, with bench_memory_qa1 reads
 
 Writes benchmarks/results/bench_memory_scaling.txt and memory_scaling.png. Every row has the
 load average and the machine's float32 matrix-multiply rate before and after it (`GEMM
 GFLOP/s`): on a shared machine absolute times vary with both; re-run on a quiet one to
-replace them. One real qa1 sample end to end through the answerer: bench_memory_qa1.py.
+replace them. One real qa1 sample end to end through the answerer: bench_memory_qa1.py; the
+plot draws its finished CPU reads in the same dtype as stars.
 """
 
 from __future__ import annotations
@@ -243,7 +245,13 @@ def row_text(r: dict, name: str) -> str:
             f"{r['state_mb']:>9.1f}  {r['load'][0]:.2f}  {'/'.join(map(str, r['gemm_gflops']))}")
 
 
-def plot(rows: list[tuple[str, dict]], path: Path) -> None:
+def qa1_points(dtype: str) -> list[dict]:
+    """Finished CPU reads of bench_memory_qa1.py in this dtype (one qa1 sample each)."""
+    points = [json.loads(f.read_text()) for f in sorted(RESULTS.glob("bench_memory_qa1_*.json"))]
+    return [p for p in points if p["dtype"] == dtype and p["device"] == "cpu"]
+
+
+def plot(rows: list[tuple[str, dict]], path: Path, dtype: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -251,14 +259,21 @@ def plot(rows: list[tuple[str, dict]], path: Path) -> None:
     from matplotlib.ticker import NullFormatter
 
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 4))
-    ticks = sorted({r["length"]: name for name, r in rows}.items())
-    for arch in ARCHS:
+    points = qa1_points(dtype)
+    ticks = sorted({**{r["length"]: name for name, r in rows},
+                    **{parse_length(p["length"]): p["length"] for p in points}}.items())
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, arch in enumerate(ARCHS):
         pts = sorted((r["length"], r) for _, r in rows if r["arch"] == arch and "skipped" not in r)
-        if not pts:
-            continue
-        xs = [x for x, _ in pts]
-        ax_t.plot(xs, [r["seconds"] for _, r in pts], "o-", label=arch)
-        ax_m.plot(xs, [r["peak_mb"] for _, r in pts], "o-", label=arch)
+        if pts:
+            xs = [x for x, _ in pts]
+            ax_t.plot(xs, [r["seconds"] for _, r in pts], "o-", color=colors[i], label=arch)
+            ax_m.plot(xs, [r["peak_mb"] for _, r in pts], "o-", color=colors[i], label=arch)
+        for p in (p for p in points if p["arch"] == arch):
+            label = f"{arch}: one qa1 sample (bench_memory_qa1)"
+            for ax, y in ((ax_t, p["seconds"]), (ax_m, p["peak_mb"])):
+                ax.plot([parse_length(p["length"])], [y], "*", markersize=12, color=colors[i],
+                        label=label)
     for ax, title in ((ax_t, "time to read L tokens (s)"), (ax_m, "peak RSS (MB)")):
         ax.set_xscale("log")
         ax.set_xticks([x for x, _ in ticks], [name for _, name in ticks])
@@ -266,10 +281,11 @@ def plot(rows: list[tuple[str, dict]], path: Path) -> None:
         ax.set_xlabel("input length L (tokens)")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
+    if ax_t.lines:
+        ax_t.legend(fontsize="small")
     ax_t.set_yscale("log")
     ax_m.set_ylim(bottom=0)
-    fig.suptitle("SmolLM2-135M, segment 512, 16 memory tokens (CPU)")
+    fig.suptitle(f"SmolLM2-135M {dtype}, segment 512, 16 memory tokens (CPU)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
@@ -343,8 +359,17 @@ def scaling(args: argparse.Namespace) -> None:
     listed = write()
     print("\n".join(summary(listed)), flush=True)
     if args.plot:
-        plot(listed, Path(args.plot))
+        plot(listed, Path(args.plot), args.dtype)
         print(f"plot: {args.plot}")
+
+
+def replot(out: Path, path: Path) -> None:
+    if not out.is_file():
+        raise SystemExit(f"--replot: no results file {out}; measure first or pass --out")
+    notes, rows = read_results(out)
+    dtype = notes[0].split("SmolLM2-135M ")[1].split(",")[0]  # the dtype the rows were read in
+    plot([(name, r) for (_, name), r in rows.items()], path, dtype)
+    print(f"plot: {path}")
 
 
 def summary(rows: list[tuple[str, dict]]) -> list[str]:
@@ -377,6 +402,9 @@ def main() -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--append", action="store_true",
                         help="keep the rows already in --out (long lengths measured in later runs)")
+    parser.add_argument("--replot", action="store_true",
+                        help="measure nothing: draw --plot from the rows in --out and the "
+                        "finished bench_memory_qa1.py reads")
     parser.add_argument("--worker", nargs=2, metavar=("ARCH", "LENGTH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     # SIGTERM as an exception: subprocess.run then kills the measuring child instead of orphaning it
@@ -391,6 +419,8 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.dtype,
                                 not args.no_progress)), flush=True)
+    elif args.replot:
+        replot(Path(args.out), Path(args.plot))
     else:
         scaling(args)
 
