@@ -204,7 +204,7 @@ def worker(arch: str, length: int, dtype: str, progress: bool) -> dict:
                      desc=f"{arch} {length}", leave=False, mininterval=5,
                      disable=not progress or segments < 64)
         began = time.perf_counter()
-        model.generate(steps, max_new_tokens=1)
+        model.generate(steps, max_new_tokens=1, segments_total=segments)
         seconds = time.perf_counter() - began
         state = state_mb(model.state)
     peak, load1, gemm1 = peak_rss_mb(), os.getloadavg(), gemm_gflops()

@@ -1,7 +1,8 @@
 """RMT-R's retrieval against a naive transcription of memory_models.md §3.
 
 The reference keeps the raw write outputs M_1..M_t and recomputes keys and values from them at
-every segment; the model caches them (in a doubling buffer when streaming). The naive code here
+every segment; the model caches them (when streaming, in a buffer that doubles or is
+reserved at the read's final size). The naive code here
 recomputes, from the raw memories recorded while streaming, and must give the same read block.
 """
 
@@ -58,6 +59,31 @@ def test_long_stream_equals_training_forward():
     labels[0, -2:] = ids[0, -2:]
     torch.testing.assert_close(model(ids, labels=labels).logits, streamed.logits[0],
                                rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("make_backbone", [gpt2_backbone, llama_backbone])
+def test_a_reserved_read_stores_each_state_once_and_answers_alike(make_backbone):
+    torch.manual_seed(0)
+    model = build("rmt_r", make_backbone())
+    contexts = [sample(20 * SEGMENT + 5, 62), sample(7 * SEGMENT, 63)]  # 21 and 8 segments
+
+    def read(**kwargs):
+        out = model.generate(model.segments(contexts), max_new_tokens=2, return_logits=True,
+                             **kwargs)
+        return out, model.state
+
+    grown, grown_state = read()
+    reserved, reserved_state = read(segments_total=21)
+    assert reserved_state.length == 20 and reserved_state.keys.shape[1] == 20  # no slack
+    assert grown_state.length == 20 and grown_state.keys.shape[1] == 32  # doubled 16 -> 32
+    torch.testing.assert_close(reserved.logits, grown.logits, rtol=0, atol=0)
+    n = reserved_state.length
+    for field in ("keys", "values", "stored_mask"):
+        torch.testing.assert_close(getattr(reserved_state, field)[:, :n],
+                                   getattr(grown_state, field)[:, :n], rtol=0, atol=0)
+    short, short_state = read(segments_total=10)  # a hint that is too small: doubling goes on
+    assert short_state.keys.shape[1] == 36  # 9, then doubled twice
+    torch.testing.assert_close(short.logits, grown.logits, rtol=0, atol=0)
 
 
 def test_top_1_is_nearly_hard():

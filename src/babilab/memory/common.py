@@ -447,6 +447,10 @@ class MemoryModel(nn.Module, ABC):
         """Forget the streaming state (call between unrelated batches of samples)."""
         self.state = None
 
+    def reserve(self, n_segments: int) -> None:
+        """Expect the next read to have `n_segments` segments in all (after `reset`). States of
+        constant size need nothing; RMT-R allocates its stored states once, at their final size."""
+
     def segments(self, samples: Sequence[Tensor | Sequence[int]]) -> Iterator[SegmentBatch]:
         """`segment_batches` with this model's segment size and alignment."""
         return segment_batches(samples, self.config.segment_size, self.config.align)

@@ -45,6 +45,7 @@ def generate(
     return_logits: bool = False,
     state: Any = None,
     on_read: Callable[[int], None] | None = None,
+    segments_total: int | None = None,
 ) -> Generation:
     """Reset `model`, read all segments, and decode greedily after the last one.
 
@@ -57,6 +58,8 @@ def generate(
     with `state_fields` and restored with `model.state_from`); `segments` then starts with the
     first segment not read yet. on_read(n): called after each memory write, n = segments
     written in this call, `model.state` = the state after them (a place to save progress).
+    segments_total: the read's segments in all, when known (a continued read's earlier ones
+    included): `model.reserve` then sizes growing states once (RMT-R's stored states).
     The model's train/eval mode is left as it is: call `model.eval()` first.
     """
     if max_new_tokens < 1:
@@ -68,6 +71,8 @@ def generate(
     ).flatten()
     device_type = model.device.type
     model.reset()
+    if segments_total is not None:
+        model.reserve(segments_total)
     model.state = state
     with torch.autocast(device_type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         last, written = None, 0

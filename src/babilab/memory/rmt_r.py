@@ -23,8 +23,10 @@ before the last, read-only segment [M_t ; R_t ; E(x_t)].
 What is stored is each state's key and value (W_k LN_kv(M_j), W_v LN_kv(M_j)), computed once
 when M_j is written: the same numbers as the reference, which recomputes them for every stored
 state at every segment (O(S D^2) per segment, hours at 10M tokens). Without autograd (streaming)
-they go into buffers that double when full, so appending is amortised O(1); with autograd
-(training, few segments) they are concatenated out of place.
+they go into buffers allocated once at their final size when the read's length is known
+(`reserve`, which `generate(segments_total=...)` calls), else doubled when full (appending is
+amortised O(1), but each doubling briefly holds both copies); rows not written yet cost no
+memory. With autograd (training, few segments) they are concatenated out of place.
 
 Cost: the stored keys and values grow with the number of segments, 2 x S x Mw x D per sample
 (about 1 GB in bfloat16 for 10M tokens with GPT-2), and retrieval is O(S) per segment: RMT-R is
@@ -140,6 +142,14 @@ class RMTR(MemoryModel):
             backbone.config.hidden_size, activation(backbone), config.retrieve_mode,
             config.dropout,
         ).to(self.memory.device, self.memory.dtype)
+        self.reserved = 0  # stored states to allocate at once (`reserve`); 0: grow by doubling
+
+    def reset(self) -> None:
+        super().reset()
+        self.reserved = 0
+
+    def reserve(self, n_segments: int) -> None:
+        self.reserved = n_segments - 1  # every segment but the last is written and stored
 
     @property
     def tokens_per_pass(self) -> int:
@@ -199,13 +209,21 @@ class RMTR(MemoryModel):
             mask = torch.cat([state.stored_mask[:, :S], active[:, None]], dim=1)  # (B, S + 1)
             return RMTRState(memory, keys, values, mask, S + 1)
         keys, values, mask = state.keys, state.values, state.stored_mask
-        if S == keys.shape[1]:  # full: double the capacity (one copy per doubling)
-            extra = max(S, 16)
-            keys = torch.cat([keys.to(k.dtype), k.new_zeros(k.shape[0], extra, *k.shape[1:])], 1)
-            values = torch.cat([values.to(v.dtype), torch.zeros_like(keys[:, S:])], 1)
-            mask = torch.cat([mask, mask.new_zeros(mask.shape[0], extra)], 1)
+        if S == keys.shape[1]:  # full: grow to the reserved size, else double
+            capacity = self.reserved if self.reserved > S else max(2 * S, 16)
+            keys, values = grow(keys.to(k.dtype), capacity), grow(values.to(v.dtype), capacity)
+            mask = grow(mask, capacity)
         keys[:, S], values[:, S], mask[:, S] = k, v, active  # in place: the old state is dropped
         return RMTRState(memory, keys, values, mask, S + 1)
+
+
+def grow(buffer: Tensor, capacity: int) -> Tensor:
+    """`buffer` (B, n, ...) copied into a new one of `capacity` rows along dim 1. The new rows
+    are left unset (torch.empty): their pages take no memory until written, and nothing reads
+    past the stored length."""
+    grown = buffer.new_empty(buffer.shape[0], capacity, *buffer.shape[2:])
+    grown[:, :buffer.shape[1]] = buffer
+    return grown
 
 
 __all__ = ["MemoryRetrieval", "RMTR", "RMTRConfig", "RMTRState"]

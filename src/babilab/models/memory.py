@@ -446,7 +446,8 @@ class MemoryAnswerer(Answerer):
                       leave=False, disable=not show) as bar:
                 out = self.model.generate(bar, max_new_tokens=self.max_new_tokens,
                                           eos_token_id=self.eos_ids or None, state=state,
-                                          on_read=save_now_and_then if saved is not None else None)
+                                          on_read=save_now_and_then if saved is not None else None,
+                                          segments_total=n_steps)
         except BaseException:  # Ctrl-C, SIGTERM in the CLI, a failure: keep what was read
             if saved is not None:
                 saved.save_latest()
