@@ -2,6 +2,7 @@
 
     python benchmarks/bench_memory_qa1.py --length 10M            # hours on 2 CPU cores
     python benchmarks/bench_memory_qa1.py --length 1M --arch armt
+    python benchmarks/bench_memory_qa1.py --length 32k      # minutes: a short read to compare
 
 The sample is built by `babilab.suite` (lengths counted in SmolLM2 tokens, so the model reads
 exactly that many) and answered through the answerer `babilab eval --model rmt:CKPT` uses:
@@ -20,7 +21,9 @@ segments read again after a kill included.
 While a piece runs, its progress record is the work folder's progress.txt; once the answer
 is made, the result goes to benchmarks/results/bench_memory_qa1_ARCH_LENGTH_DTYPE[_cuda].txt,
 with the GPU's peak allocated memory beside the process's peak RSS on a GPU, and its time and
-peak RSS to the .json beside it, which bench_memory_scaling.py draws in its plot.
+peak RSS to the .json beside it, which bench_memory_scaling.py draws in its plot. The record
+ends with every finished read of the same architecture side by side (run --length 32k, 1M and
+10M for peak memory across lengths, all through the same answerer).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from bench_memory_scaling import (
     load_text,
     machine_line,
     peak_rss_mb,
+    qa1_points,
     reset_peak_rss,
     rss_mb,
 )
@@ -187,6 +191,20 @@ def point(args: argparse.Namespace, work: Path, pieces: list[dict]) -> dict:
             "peak_mb": max(p["peak_mb"] for p in reads)}
 
 
+def across_lengths(args: argparse.Namespace) -> str:
+    """This architecture's finished reads (same dtype and device) side by side: linear time
+    shows as a constant s/segment, flat memory as a small spread of the peaks."""
+    points = [p for p in qa1_points(args.dtype, args.device) if p["arch"] == args.arch]
+    lines = [f"# every finished read of {args.arch} ({args.dtype}, {args.device}) recorded here: "
+             "length, reading s/segment, peak RSS MB while reading"]
+    lines += [f"  {p['length']:>6}  {p['s_per_segment']:.3f}  {p['peak_mb']:.0f}" for p in points]
+    if len(points) > 1:
+        first, last = points[0]["peak_mb"], points[-1]["peak_mb"]
+        lines.append(f"  peak RSS {first:.0f} -> {last:.0f} MB ({100 * (last / first - 1):+.1f}%) "
+                     f"from {points[0]['length']} to {points[-1]['length']}")
+    return "\n".join(lines) + "\n"
+
+
 def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: str = "") -> str:
     prepared = json.loads((work / "prepared.json").read_text())["seconds"]
     done = json.loads((work / "answer.json").read_text()) if not running else None
@@ -295,9 +313,9 @@ def main() -> None:
         if code:
             raise SystemExit("the answering process failed; run the same command to continue")
     pieces = json.loads((work / "pieces.json").read_text())
-    text = report(args, work, pieces)
-    record.write_text(text)
     write_json(record.with_suffix(".json"), point(args, work, pieces))
+    text = report(args, work, pieces) + across_lengths(args)
+    record.write_text(text)
     print(text, end="")
 
 

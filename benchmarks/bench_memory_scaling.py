@@ -245,10 +245,11 @@ def row_text(r: dict, name: str) -> str:
             f"{r['state_mb']:>9.1f}  {r['load'][0]:.2f}  {'/'.join(map(str, r['gemm_gflops']))}")
 
 
-def qa1_points(dtype: str) -> list[dict]:
-    """Finished CPU reads of bench_memory_qa1.py in this dtype (one qa1 sample each)."""
-    points = [json.loads(f.read_text()) for f in sorted(RESULTS.glob("bench_memory_qa1_*.json"))]
-    return [p for p in points if p["dtype"] == dtype and p["device"] == "cpu"]
+def qa1_points(dtype: str, device: str = "cpu") -> list[dict]:
+    """Finished reads of bench_memory_qa1.py in this dtype on this device, shortest first."""
+    points = [json.loads(f.read_text()) for f in RESULTS.glob("bench_memory_qa1_*.json")]
+    points = [p for p in points if p["dtype"] == dtype and p["device"] == device]
+    return sorted(points, key=lambda p: parse_length(p["length"]))
 
 
 def plot(rows: list[tuple[str, dict]], path: Path, dtype: str) -> None:
