@@ -123,8 +123,8 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
         return seen[0] if seen else None
 
     def update() -> None:
-        if bar := segment_bar():
-            mine.update(first_segment=bar.initial, segments=bar.n - bar.initial,
+        if bar := segment_bar():  # it counts the segment being read too (generate looks ahead)
+            mine.update(first_segment=bar.initial, segments=max(bar.n - bar.initial - 1, 0),
                         total_segments=bar.total)
         if "tokenize_s" in mine:
             mine["peak_mb"] = peak_rss_mb()

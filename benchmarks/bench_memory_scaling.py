@@ -270,11 +270,11 @@ def plot(rows: list[tuple[str, dict]], path: Path, dtype: str) -> None:
             xs = [x for x, _ in pts]
             ax_t.plot(xs, [r["seconds"] for _, r in pts], "o-", color=colors[i], label=arch)
             ax_m.plot(xs, [r["peak_mb"] for _, r in pts], "o-", color=colors[i], label=arch)
-        for p in (p for p in points if p["arch"] == arch):
-            label = f"{arch}: one qa1 sample (bench_memory_qa1)"
-            for ax, y in ((ax_t, p["seconds"]), (ax_m, p["peak_mb"])):
-                ax.plot([parse_length(p["length"])], [y], "*", markersize=12, color=colors[i],
-                        label=label)
+        if mine := [p for p in points if p["arch"] == arch]:
+            xs = [parse_length(p["length"]) for p in mine]
+            for ax, key in ((ax_t, "seconds"), (ax_m, "peak_mb")):
+                ax.plot(xs, [p[key] for p in mine], "*", markersize=12, color=colors[i],
+                        label=f"{arch}: one qa1 sample (bench_memory_qa1)")
     for ax, title in ((ax_t, "time to read L tokens (s)"), (ax_m, "peak RSS (MB)")):
         ax.set_xscale("log")
         ax.set_xticks([x for x, _ in ticks], [name for _, name in ticks])
