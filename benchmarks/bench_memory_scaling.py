@@ -16,13 +16,14 @@ backbone runs only up to its window (8192 positions).
     python benchmarks/bench_memory_scaling.py --lengths 4k,16k --archs rmt,backbone
     python benchmarks/bench_memory_scaling.py --lengths 4k,16k,64k,256k,1M,10M   # hours on 2 cores
     python benchmarks/bench_memory_scaling.py --lengths 10M --archs rmt --append  # add rows
-    python benchmarks/bench_memory_scaling.py --replot     # redraw, with bench_memory_qa1 reads
+    python benchmarks/bench_memory_scaling.py --replot     # plot and table, with bench_memory_qa1 reads
 
 Writes benchmarks/results/bench_memory_scaling.txt and memory_scaling.png. Every row has the
 load average and the machine's float32 matrix-multiply rate before and after it (`GEMM
 GFLOP/s`): on a shared machine absolute times vary with both; re-run on a quiet one to
 replace them. One real qa1 sample end to end through the answerer: bench_memory_qa1.py; the
-plot draws its finished CPU reads in the same dtype as stars.
+plot draws its finished CPU reads in the same dtype as stars, and --replot also writes the
+markdown table beside the plot (memory_scaling.md), those reads filling the lengths the rows lack.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ARCHS = ("backbone", "rmt", "rmt_r", "armt")
+NAMES = {"backbone": "SmolLM2-135M, full attention", "rmt": "RMT", "rmt_r": "RMT-R", "armt": "ARMT"}
 SEGMENT, MEMORY = 512, 16
 SEED = 0
 
@@ -364,13 +366,51 @@ def scaling(args: argparse.Namespace) -> None:
         print(f"plot: {args.plot}")
 
 
+def cell(seconds: float, peak_mb: float) -> str:
+    time = f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds:.{1 if seconds < 100 else 0}f} s"
+    return f"{time}, {peak_mb:.0f} MB"
+
+
+def table(rows: list[tuple[str, dict]], points: list[dict]) -> list[str]:
+    """Markdown: seconds and peak RSS per architecture and length; a finished qa1 read fills a
+    length the scaling rows lack, marked *."""
+    lengths = sorted({r["length"]: name for name, r in rows}.items()
+                     | {parse_length(p["length"]): p["length"] for p in points}.items())
+    lines = ["| | " + " | ".join(name for _, name in lengths) + " |",
+             "|---|" + "---|" * len(lengths)]
+    for arch in ARCHS:
+        cells = {}
+        for p in points:
+            if p["arch"] == arch:
+                cells[parse_length(p["length"])] = cell(p["seconds"], p["peak_mb"]) + " *"
+        for _, r in rows:
+            if r["arch"] == arch:
+                cells[r["length"]] = ("over its window" if "skipped" in r
+                                      else cell(r["seconds"], r["peak_mb"]))
+        window = min((r["length"] for _, r in rows if r["arch"] == arch and "skipped" in r),
+                     default=None)  # past the first length over the window, all are
+        if cells:
+            lines.append(f"| {NAMES[arch]} | " + " | ".join(
+                cells.get(x, "over its window" if window and x > window else "-")
+                for x, _ in lengths) + " |")
+    if points:
+        lines += ["", "\\* one qa1 sample of that length through the memory answerer "
+                  "(bench_memory_qa1.py): reading time, tokenizing left out"]
+    return lines
+
+
 def replot(out: Path, path: Path) -> None:
     if not out.is_file():
         raise SystemExit(f"--replot: no results file {out}; measure first or pass --out")
     notes, rows = read_results(out)
     dtype = notes[0].split("SmolLM2-135M ")[1].split(",")[0]  # the dtype the rows were read in
-    plot([(name, r) for (_, name), r in rows.items()], path, dtype)
+    listed = [(name, r) for (_, name), r in rows.items()]
+    plot(listed, path, dtype)
     print(f"plot: {path}")
+    md = path.with_suffix(".md")
+    md.write_text("\n".join(table(listed, qa1_points(dtype))) + "\n")
+    print(md.read_text(), end="")
+    print(f"table: {md}")
 
 
 def summary(rows: list[tuple[str, dict]]) -> list[str]:
@@ -404,8 +444,8 @@ def main() -> None:
     parser.add_argument("--append", action="store_true",
                         help="keep the rows already in --out (long lengths measured in later runs)")
     parser.add_argument("--replot", action="store_true",
-                        help="measure nothing: draw --plot from the rows in --out and the "
-                        "finished bench_memory_qa1.py reads")
+                        help="measure nothing: draw --plot and its markdown table from the rows "
+                        "in --out and the finished bench_memory_qa1.py reads")
     parser.add_argument("--worker", nargs=2, metavar=("ARCH", "LENGTH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     # SIGTERM as an exception: subprocess.run then kills the measuring child instead of orphaning it
