@@ -15,7 +15,7 @@ import signal
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 import babilab.models.memory as memory_answerer
@@ -24,6 +24,7 @@ from babilab.errors import BabilabError
 from babilab.memory import ARMT, RMT, RMTR, ARMTConfig, RMTConfig, RMTRConfig
 from babilab.models import ANSWERERS, Request, load_answerer
 from babilab.models.memory import (
+    chunk_bounds,
     encode_long,
     n_segments,
     question_text,
@@ -427,9 +428,23 @@ def test_eval_points_out_saves_no_run_will_use(checkpoints, small_suite, tmp_pat
 def test_encode_long_equals_one_encode(tokenizer):
     text = "  ".join(SENTENCES) + "\n" + " Mary  went\n\nto the  garden. " * 30
     whole = tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert memory_answerer._chunks_join_exactly(tokenizer)  # byte-level: the text is really cut
     for chunk in (7, 40, 1 << 20):
         assert encode_long(tokenizer, text, chunk_chars=chunk).tolist() == whole
     assert encode_long(tokenizer, "").tolist() == []
+
+
+def test_encode_long_is_exact_for_a_tokenizer_that_prepends_a_space_marker():
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))  # Llama 2's normalizer: "▁" before every input
+    backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    trainer = trainers.BpeTrainer(vocab_size=200, special_tokens=["<unk>"], show_progress=False)
+    backend.train_from_iterator(SENTENCES * 10, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>")
+    text = " ".join(SENTENCES) * 3
+    whole = tokenizer(text, add_special_tokens=False)["input_ids"]
+    pieces = [text[a:b] for a, b in chunk_bounds(text, 40)]
+    assert sum(tokenizer(pieces, add_special_tokens=False)["input_ids"], []) != whole  # naive cuts
+    assert encode_long(tokenizer, text, chunk_chars=40).tolist() == whole
 
 
 def test_stream_segments_ends_the_last_segment_with_the_whole_question():
