@@ -239,7 +239,8 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
         f"reading           {reading / max(read, 1):.3f} s/segment, "
         f"{read * SEGMENT / max(reading, 1e-9):.0f} tok/s",
         f"RSS               peak {max((p['peak_mb'] for p in reads), default=0):.0f} MB while "
-        f"reading segments; {max((p['tokenize_peak_mb'] for p in reads), default=0):.0f} MB "
+        f"reading segments ({reads[-1]['peak_mb'] if reads else 0:.0f} MB in the last piece); "
+        f"{max((p['tokenize_peak_mb'] for p in reads), default=0):.0f} MB "
         f"while tokenizing; {min(p['loaded_mb'] for p in pieces):.0f} MB after loading the "
         "answerer and the sample",
         *([f"GPU memory        peak {max(gpu_peaks):.0f} MB allocated while reading segments"]
