@@ -23,7 +23,7 @@ load average and the machine's float32 matrix-multiply rate before and after it 
 GFLOP/s`): on a shared machine absolute times vary with both; re-run on a quiet one to
 replace them. One real qa1 sample end to end through the answerer: bench_memory_qa1.py; the
 plot draws its finished CPU reads in the same dtype as stars, and --replot also writes the
-markdown table beside the plot (memory_scaling.md), those reads filling the lengths the rows lack.
+markdown table beside the plot (its name, .md), those reads filling the lengths the rows lack.
 """
 
 from __future__ import annotations
