@@ -235,8 +235,9 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
         f"pieces            {len(pieces)} run(s); {read} segments read for the {total} of the "
         "sample (segments read again after a stop included)",
         f"answer time       {seconds:.0f} s = {seconds / 3600:.2f} h over all pieces, of which "
-        f"{tokenizing:.0f} s tokenizing the text ({len(reads)} times: once in each piece "
-        "that got as far as reading)",
+        f"{tokenizing:.0f} s tokenizing the text "
+        + ("(once)" if len(reads) == 1 else
+           f"({len(reads)} times: once in each piece that got as far as reading)"),
         f"reading           {reading / max(read, 1):.3f} s/segment, "
         f"{read * SEGMENT / max(reading, 1e-9):.0f} tok/s",
         f"RSS               peak {max((p['peak_mb'] for p in reads), default=0):.0f} MB while "
