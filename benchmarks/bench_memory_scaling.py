@@ -261,7 +261,7 @@ def plot(rows: list[tuple[str, dict]], path: Path, dtype: str) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
 
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 5))
     points = qa1_points(dtype)
     ticks = sorted({**{r["length"]: name for name, r in rows},
                     **{parse_length(p["length"]): p["length"] for p in points}}.items())
@@ -284,12 +284,13 @@ def plot(rows: list[tuple[str, dict]], path: Path, dtype: str) -> None:
         ax.set_xlabel("input length L (tokens)")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-    if ax_t.lines:
-        ax_t.legend(fontsize="small")
+    if ax_m.lines:  # one legend under both panels, clear of the data
+        fig.legend(*ax_m.get_legend_handles_labels(), loc="lower center", ncol=3,
+                   fontsize="small")
     ax_t.set_yscale("log")
     ax_m.set_ylim(bottom=0)
     fig.suptitle(f"SmolLM2-135M {dtype}, segment 512, 16 memory tokens (CPU)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     fig.savefig(path, dpi=100)
 
 
