@@ -14,6 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from babilab.memory import rmt_r
+
 from .memory_fixtures import SEGMENT, build, gpt2_backbone, llama_backbone, sample
 
 
@@ -84,6 +86,33 @@ def test_a_reserved_read_stores_each_state_once_and_answers_alike(make_backbone)
     short, short_state = read(segments_total=10)  # a hint that is too small: doubling goes on
     assert short_state.keys.shape[1] == 36  # 9, then doubled twice
     torch.testing.assert_close(short.logits, grown.logits, rtol=0, atol=0)
+
+
+def test_retrieval_pads_to_few_sizes_with_little_slack():
+    sizes = [rmt_r.padded(n) for n in range(20_001)]
+    assert all(n <= p <= n + n / 8 for n, p in enumerate(sizes))
+    assert all(rmt_r.padded(p) == p for p in sizes)  # a padded size is its own padding
+    assert len(set(sizes)) < 100  # 19,531 states at 10M tokens: under 100 distinct shapes
+
+
+def test_unset_buffer_rows_never_reach_the_read(monkeypatch):
+    """Buffer rows past the stored states hold whatever memory held; retrieval attends over
+    some of them (padding), with weight 0, so NaN there must change nothing."""
+    torch.manual_seed(0)
+    model = build("rmt_r", gpt2_backbone())
+    context = sample(40 * SEGMENT + 3, 64)  # 41 segments: padded sizes 18, 20, ..., 40
+    clean = model.generate(model.segments([context]), max_new_tokens=2, return_logits=True)
+
+    def grow_into_nan(buffer, capacity):
+        grown = torch.full((buffer.shape[0], capacity, *buffer.shape[2:]), float("nan"))
+        grown = grown.to(buffer.dtype)  # bool: True, as if every unset row were stored
+        grown[:, :buffer.shape[1]] = buffer
+        return grown
+
+    monkeypatch.setattr(rmt_r, "grow", grow_into_nan)
+    dirty = model.generate(model.segments([context]), max_new_tokens=2, return_logits=True)
+    assert model.state.keys.shape[1] == 64 and model.state.length == 40
+    torch.testing.assert_close(dirty.logits, clean.logits, rtol=0, atol=0)
 
 
 def test_top_1_is_nearly_hard():

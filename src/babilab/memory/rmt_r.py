@@ -26,7 +26,11 @@ state at every segment (O(S D^2) per segment, hours at 10M tokens). Without auto
 they go into buffers allocated once at their final size when the read's length is known
 (`reserve`, which `generate(segments_total=...)` calls), else doubled when full (appending is
 amortised O(1), but each doubling briefly holds both copies); rows not written yet cost no
-memory. With autograd (training, few segments) they are concatenated out of place.
+memory. Retrieval then attends over the stored states padded with zero rows to one of a few
+sizes per power of two (`padded`, at most 1/8 more): oneDNN, which multiplies bfloat16 on CPUs,
+compiles and caches a kernel for every new shape, about 1.5 MB each, so a shape per segment
+would add gigabytes over a long read. With autograd (training, few segments) they are
+concatenated out of place and attended unpadded.
 
 Cost: the stored keys and values grow with the number of segments, 2 x S x Mw x D per sample
 (about 1 GB in bfloat16 for 10M tokens with GPT-2), and retrieval is O(S) per segment: RMT-R is
@@ -44,6 +48,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers import PreTrainedModel
 
@@ -173,11 +178,12 @@ class RMTR(MemoryModel):
         if S == 0:
             return initial
         mask = state.stored_mask[:, :S]  # (B, S)
+        n = padded(S) if state.keys.shape[1] >= padded(S) else S  # training stores exactly S
         retrieved = self.retrieval(
             state.memory,
-            state.keys[:, :S].flatten(1, 2),  # (B, S*Mw, D), a view of the buffer
-            state.values[:, :S].flatten(1, 2),  # (B, S*Mw, D)
-            mask.repeat_interleave(Mw, dim=1),  # (B, S*Mw)
+            state.keys[:, :n].flatten(1, 2),  # (B, n*Mw, D), a view of the buffer
+            state.values[:, :n].flatten(1, 2),  # (B, n*Mw, D)
+            F.pad(mask, (0, n - S)).repeat_interleave(Mw, dim=1),  # (B, n*Mw): none past S
         )  # (B, Mw, D)
         full = torch.cat([state.memory.to(retrieved.dtype), retrieved], dim=1)  # (B, 2Mw, D)
         fresh = ~mask.any(1)  # (B,) rows whose sample has not started
@@ -210,11 +216,21 @@ class RMTR(MemoryModel):
             return RMTRState(memory, keys, values, mask, S + 1)
         keys, values, mask = state.keys, state.values, state.stored_mask
         if S == keys.shape[1]:  # full: grow to the reserved size, else double
-            capacity = self.reserved if self.reserved > S else max(2 * S, 16)
+            capacity = padded(self.reserved if self.reserved > S else max(2 * S, 16))
             keys, values = grow(keys.to(k.dtype), capacity), grow(values.to(v.dtype), capacity)
             mask = grow(mask, capacity)
         keys[:, S], values[:, S], mask[:, S] = k, v, active  # in place: the old state is dropped
+        if padded(S + 1) > padded(S):  # retrieval now reads rows up to padded(S + 1): their
+            keys[:, S + 1:padded(S + 1)] = 0  # weights are 0, and 0 times NaN would be NaN
+            values[:, S + 1:padded(S + 1)] = 0
         return RMTRState(memory, keys, values, mask, S + 1)
+
+
+def padded(n: int) -> int:
+    """n rounded up to a multiple of 1/8 of the largest power of two <= n (below 16, n itself): at
+    most 1/8 more, and 8 sizes per power of two."""
+    step = 1 << max(0, n.bit_length() - 4)
+    return -(-n // step) * step
 
 
 def grow(buffer: Tensor, capacity: int) -> Tensor:
