@@ -114,7 +114,10 @@ class MemoryRetrieval(nn.Module):
         """memory (B, Mw, D); k, v (B, S*Mw, D) and mask (B, S*Mw) of stored -> R (B, Mw, D)."""
         memory = memory.to(self.q_proj.weight.dtype)
         q = self.q_proj(self.ln_q(memory))  # (B, Mw, D)
-        scores = (q @ k.transpose(1, 2)).float() / math.sqrt(q.shape[-1])  # (B, Mw, S*Mw)
+        # k @ q^T, not q @ k^T: with the long stored keys as the contiguous left operand, CPUs
+        # take a fast path (bfloat16, 76k stored keys: 334 -> 7 ms on one core)
+        scores = (k @ q.transpose(1, 2)).transpose(1, 2).float()  # (B, Mw, S*Mw)
+        scores = scores / math.sqrt(q.shape[-1])
         if self.mode == "top_1":
             scores = scores * 1e5
         # A finite fill, not -inf: a row with nothing stored yet must not produce NaN (its
