@@ -223,9 +223,10 @@ class RMTR(MemoryModel):
             keys, values = grow(keys.to(k.dtype), capacity), grow(values.to(v.dtype), capacity)
             mask = grow(mask, capacity)
         keys[:, S], values[:, S], mask[:, S] = k, v, active  # in place: the old state is dropped
-        if padded(S + 1) > padded(S):  # retrieval now reads rows up to padded(S + 1): their
-            keys[:, S + 1:padded(S + 1)] = 0  # weights are 0, and 0 times NaN would be NaN
-            values[:, S + 1:padded(S + 1)] = 0
+        end = padded(S + 1)
+        if end > padded(S):  # retrieval now reads rows up to `end`: their weights are 0,
+            keys[:, S + 1:end] = 0  # and 0 times NaN would be NaN
+            values[:, S + 1:end] = 0
         return RMTRState(memory, keys, values, mask, S + 1)
 
 
