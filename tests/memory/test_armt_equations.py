@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from babilab.memory.armt import EPS, dpfp
+from babilab.memory.armt import EPS, AssociativeMemory, dpfp
 from babilab.memory.common import decoder_layers
 
 from .memory_fixtures import SEGMENT, build, gpt2_backbone, llama_backbone, sample
@@ -112,3 +112,33 @@ def test_state_size_is_constant():
     assert short.A.shape == long.A.shape and short.z.shape == long.z.shape
     K = 2 * model.config.nu * model.config.d_mem
     assert short.A.shape == (1, 2, K, 32)
+
+
+def relative_error(x: torch.Tensor, expected: torch.Tensor) -> float:
+    return float((x.float() - expected).norm() / expected.norm())
+
+
+def test_low_precision_reads_agree_with_float32():
+    """bfloat16 layers read in bfloat16 within its rounding; float16 ones read in float32,
+    so a state beyond float16's range (65504) still reads right."""
+    torch.manual_seed(0)
+    layer = AssociativeMemory(d_model=32, d_mem=8, nu=2)
+    h = torch.randn(2, 7, 32)  # (B, T, D)
+    A, z = torch.randn(2, 32, 32), torch.rand(2, 32)  # K = 2 nu d_mem = 32
+    expected = layer.read(h, A, z)
+
+    bf16 = AssociativeMemory(32, 8, 2).to(torch.bfloat16)
+    bf16.load_state_dict(layer.state_dict())
+    read = bf16.read(h.bfloat16(), A, z)
+    assert read.dtype == torch.bfloat16
+    assert relative_error(read, expected) < 1e-2  # bfloat16 keeps 8 bits: 0.4% per rounding
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        read = layer.read(h, A, z)
+    assert read.dtype == torch.float32
+    assert 0 < relative_error(read, expected) < 1e-2  # computed in bfloat16, not float32
+
+    fp16 = AssociativeMemory(32, 8, 2).to(torch.float16)
+    fp16.load_state_dict(layer.state_dict())
+    read = fp16.read(h.half(), 1e5 * A, 1e5 * z)  # the same ratio: the same read
+    assert read.dtype == torch.float16 and bool(torch.isfinite(read).all())
+    assert relative_error(read, expected) < 1e-2

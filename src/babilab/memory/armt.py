@@ -30,8 +30,10 @@ gamma = 1. Generation only reads: the last segment is x_t alone, then decoding (
 
 The read and write hook into each decoder layer (PyTorch forward hooks installed for one
 backbone call and removed after it), so the backbone is unchanged and GPT-2 and Llama-family
-layers work alike. The associative arithmetic runs in float32 even under bf16 autocast: the
-state sums millions of updates over a 10M-token input.
+layers work alike. The state and the write stay in float32 even under bf16 autocast: the state
+sums millions of updates over a 10M-token input. The read, which runs at every position of
+every layer, multiplies in bfloat16 when the layer computes in bfloat16 (the reference trains
+in bfloat16 throughout), with A rounded once per layer and segment and the normaliser in float32.
 
 Not here: the loop over segments and k2 (common.py; the reference never truncates ARMT), the
 decode loop (generate.py), `wrap_pos` (off in the reference scripts), the later experimental
@@ -103,16 +105,20 @@ class AssociativeMemory(nn.Module):
         self.beta_proj = nn.Linear(d_model, 1)
         nn.init.zeros_(self.v_proj.weight)  # nothing is stored at first: ARMT starts as backbone
 
-    def _project(self, layer: nn.Linear, x: Tensor) -> Tensor:
-        # float32 whatever the backbone's dtype or autocast: see the module docstring
-        bias = layer.bias.float() if layer.bias is not None else None
-        return F.linear(x.float(), layer.weight.float(), bias)
+    def _project(self, layer: nn.Linear, x: Tensor, dtype: torch.dtype = torch.float32) -> Tensor:
+        # in `dtype` whatever the backbone's dtype or autocast: see the module docstring
+        bias = layer.bias.to(dtype) if layer.bias is not None else None
+        return F.linear(x.to(dtype), layer.weight.to(dtype), bias)
 
     def read(self, h: Tensor, A: Tensor, z: Tensor) -> Tensor:
         """What the memory adds to layer input h (B, T, D), given A (B, K, D) and z (B, K)."""
-        with torch.autocast(h.device.type, enabled=False):
-            q = dpfp(self._project(self.q_proj, h), self.nu)  # (B, T, K)
-            out = (q @ A) / (q @ z.unsqueeze(-1) + EPS)  # (B, T, D)
+        kind = h.device.type
+        computes = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else h.dtype
+        # float16's range is too small for A: only bfloat16 reads in the layer's dtype
+        dtype = torch.bfloat16 if computes == torch.bfloat16 else torch.float32
+        with torch.autocast(kind, enabled=False):
+            q = dpfp(self._project(self.q_proj, h, dtype), self.nu)  # (B, T, K)
+            out = (q @ A.to(dtype)).float() / (q.float() @ z.unsqueeze(-1) + EPS)  # (B, T, D)
         return out.to(h.dtype)
 
     def write(self, m: Tensor, A: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
