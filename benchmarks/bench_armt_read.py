@@ -39,9 +39,9 @@ sys.path.insert(0, str(HERE))
 scaling = importlib.import_module("bench_memory_scaling")  # shared loading and measuring
 
 
-# beta = sigmoid(-6) = 0.0025 for every write. At an untrained beta near 0.5, A overflows float32
-# within ~20 segments: the delta rule's vbar = k A / (k . z) divides by k . z, small for keys
-# unlike the stored ones, so each write can overshoot (training learns beta and the keys).
+# beta = sigmoid(-6) = 0.0025 for every write. With W_V this large and the untrained write gates
+# instead, A overflowed float32 within ~20 segments of random ids (the read feeds each layer's
+# input, so a large state grows the keys and values that write the next one).
 WRITE_BIAS = -6.0
 
 

@@ -122,12 +122,12 @@ def test_low_precision_reads_agree_with_float32():
     """bfloat16 layers read in bfloat16 within its rounding; float16 ones read in float32,
     so a state beyond float16's range (65504) still reads right."""
     torch.manual_seed(0)
-    layer = AssociativeMemory(d_model=32, d_mem=8, nu=2)
+    layer = AssociativeMemory(d_model=32, d_mem=8, nu=2).requires_grad_(False)
     h = torch.randn(2, 7, 32)  # (B, T, D)
     A, z = torch.randn(2, 32, 32), torch.rand(2, 32)  # K = 2 nu d_mem = 32
     expected = layer.read(h, A, z)
 
-    bf16 = AssociativeMemory(32, 8, 2).to(torch.bfloat16)
+    bf16 = AssociativeMemory(32, 8, 2).to(torch.bfloat16).requires_grad_(False)
     bf16.load_state_dict(layer.state_dict())
     read = bf16.read(h.bfloat16(), A, z)
     assert read.dtype == torch.bfloat16
@@ -137,7 +137,7 @@ def test_low_precision_reads_agree_with_float32():
     assert read.dtype == torch.float32
     assert 0 < relative_error(read, expected) < 1e-2  # computed in bfloat16, not float32
 
-    fp16 = AssociativeMemory(32, 8, 2).to(torch.float16)
+    fp16 = AssociativeMemory(32, 8, 2).to(torch.float16).requires_grad_(False)
     fp16.load_state_dict(layer.state_dict())
     read = fp16.read(h.half(), 1e5 * A, 1e5 * z)  # the same ratio: the same read
     assert read.dtype == torch.float16 and bool(torch.isfinite(read).all())
