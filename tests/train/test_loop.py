@@ -17,7 +17,7 @@ from babilab.models.base import Request, load_answerer
 from babilab.models.memory import stream_segments
 from babilab.prompts import PromptConfig
 from babilab.train import train
-from babilab.train.checkpoint import find_checkpoint
+from babilab.train.checkpoint import TRAINABLE_FILE, find_checkpoint
 from babilab.train.config import make_config
 from babilab.train.data import SampleMaker, collate, haystack_tokenizer
 from babilab.train.loop import architecture_config, build_model
@@ -179,6 +179,24 @@ def test_bad_input_fails_at_start_up_with_one_line(change, message, tmp_path, co
     code, err = run_cli([path], capsys)
     assert code == 2 and len(err) == 1 and message in err[0], err
     assert not (tmp_path / "run" / "checkpoints").exists()  # nothing was trained
+
+
+def test_a_diverging_run_skips_steps_that_are_not_finite_then_stops(tmp_path, corpus, backbone,
+                                                                      capsys):
+    values = recipe(tmp_path, backbone, corpus, stages=[{"segments": 1, "steps": 8}], lr=1e12,
+                    eval_interval=100, log_interval=100, checkpoint_interval=2)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(values))
+    code, err = run_cli([path], capsys)
+    assert code == 2 and len(err) == 1, err
+    assert "training diverged" in err[0] and "up to stage0-seg1 step 4" in err[0]
+    assert "lr below 1e+12" in err[0]
+    logged = records(tmp_path / "run", "train")  # step 1 always, skipped steps always
+    assert [(r["step"], r.get("skipped")) for r in logged] == \
+        [(1, None), (2, "not finite"), (3, "not finite"), (4, "not finite")]
+    # the checkpoint taken before step 4 holds the weights of step 1: finite, not NaN
+    tensors = find_checkpoint(tmp_path / "run" / "checkpoints").tensors(TRAINABLE_FILE)
+    assert tensors and all(bool(torch.isfinite(t).all()) for t in tensors.values())
 
 
 def test_resume_rules(tmp_path, corpus, backbone, capsys):

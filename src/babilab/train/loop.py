@@ -18,7 +18,9 @@ Outputs (OUT = out_dir):
     OUT/config.json          the recipe (a valid recipe itself: `babilab train OUT/config.json --resume`)
     OUT/metrics.jsonl        one JSON record per logged step (loss: the global batch's mean
                              answer-token loss; tokens: input tokens, memory excluded; elapsed_s:
-                             since this process began the stage), per validation, per stage end
+                             since this process began the stage; skipped: the step was not
+                             taken, its loss or gradient was not finite, always logged), per
+                             validation, per stage end
     OUT/checkpoints/         the resumable checkpoint (checkpoint.py)
     OUT/stageK-segN/best.safetensors   the stage's best trainable weights (model selection)
     OUT/stageK-segN/model/   the stage's best model, ready for `babilab eval --model rmt:...`
@@ -37,6 +39,7 @@ import copy
 import dataclasses
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -81,6 +84,7 @@ log = logging.getLogger("babilab.train")
 
 BEST_FILE = "best.safetensors"
 METRICS_FILE = "metrics.jsonl"
+MAX_BAD_STEPS = 3  # steps in a row with a loss or gradient that is not finite: the run stops
 AUTOCAST = {"float32": None, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -100,6 +104,7 @@ class RunState:
     world_size: int = 1
     stages_done: list[dict[str, Any]] = field(default_factory=list)
     scaler: dict[str, Any] | None = None  # fp16 GradScaler state
+    bad_steps: int = 0  # steps in a row skipped for a loss or gradient that was not finite
 
 
 @dataclass(frozen=True)
@@ -307,23 +312,34 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, resume: bool = Fals
                 loss_sum += result.loss.detach().float() * batch.n_targets
             loss = float(accelerator.reduce(loss_sum, "sum")) / n_targets
 
-            # 5) clip, step
+            # 5) clip, step. A loss or gradient that is not finite would turn every weight into
+            # NaN: that step is skipped (float16's scaler skips overflowed gradients itself and
+            # lowers its scale), and a run that keeps producing them stops.
             scaler.unscale_(optimizer)
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip or float("inf")))
-            scaler.step(optimizer)  # skips the step if float16 gradients overflowed
+            bad = not math.isfinite(loss) or (not scaler.is_enabled() and not math.isfinite(grad_norm))
+            if not bad:
+                scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
+            run.bad_steps = run.bad_steps + 1 if bad else 0
             run.step += 1
             run.global_step += 1
 
             # 6) log
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}")
-            if run.step % cfg.log_interval == 0 or run.step == 1:
+            if run.step % cfg.log_interval == 0 or run.step == 1 or bad:
                 metrics.write(kind="train", stage=stage.index, segments=stage.segments,
                               step=run.step, global_step=run.global_step, loss=loss, lr=lr,
                               grad_norm=grad_norm, tokens=int(n_tokens), targets=int(n_targets),
-                              elapsed_s=round(time.perf_counter() - started, 3))
+                              elapsed_s=round(time.perf_counter() - started, 3),
+                              **({"skipped": "not finite"} if bad else {}))
+            if run.bad_steps >= MAX_BAD_STEPS:
+                raise BabilabError(
+                    f"training diverged: the loss or the gradients were not finite for "
+                    f"{run.bad_steps} steps in a row, up to {stage.name} step {run.step} (all "
+                    f"skipped, see {METRICS_FILE}); start a new run with an lr below {stage.lr:g}")
         bar.close()
 
         # --- end of stage: its best weights go on, and are exported for evaluation ---------
