@@ -169,6 +169,19 @@ def test_question_that_cannot_fit_is_flagged(checkpoints):
     assert not fine.over_window
 
 
+def test_an_output_from_a_state_that_overflowed_is_an_error(tokenizer, tmp_path):
+    model = tiny_memory_model("rmt", tiny_backbone(tokenizer))
+    with torch.no_grad():
+        model.memory.fill_(float("inf"))  # every read starts from it, as from an overflowed state
+    path = save_checkpoint(model, tokenizer, tmp_path / "rmt", save_backbone=True)
+    answerer = load_answerer(f"rmt:{path}", dtype="float32", max_new_tokens=3, batch_size=2)
+    answers = answerer.answer(requests(3), PromptConfig())
+    assert len(answers) == 3
+    for a in answers:
+        assert a.output == "" and "not finite (inf or NaN)" in a.error
+        assert f"after reading {a.extra['segments']} segments" in a.error
+
+
 def test_window_counts_the_context_piece_that_shares_the_question(checkpoints, tokenizer):
     path, _ = checkpoints["rmt"]
     probe = load_answerer(f"rmt:{path}", dtype="float32")

@@ -33,6 +33,8 @@ from .common import MemoryModel, SegmentBatch, max_positions
 class Generation:
     tokens: Tensor  # (B, N) new token ids; after a row's EOS the row repeats EOS
     logits: Tensor | None  # (B, N, V) float32 logits that chose each token, if asked for
+    finite: Tensor  # (B,) bool: every logit that chose the row's tokens was finite (a state
+    # that overflowed to inf or NaN makes the argmax meaningless)
 
 
 @torch.no_grad()
@@ -101,12 +103,14 @@ def generate(
         positions = prompt.position_ids[:, -1:]  # (B, 1) position of the last prompt token
         tokens, all_logits = [], []
         done = torch.zeros(B, dtype=torch.bool, device=model.device)
+        finite = torch.ones(B, dtype=torch.bool, device=model.device)
         with model.reading(state):
             cache = DynamicCache()
             out = model.body(prompt, cache)
             for i in range(max_new_tokens):
                 logits = model.logits(out.last_hidden_state[:, -1])  # (B, V)
                 token = logits.argmax(-1)  # (B,)
+                finite &= done | torch.isfinite(logits).all(-1)  # rows that ended are not read
                 if eos.numel():
                     token = torch.where(done, eos[0], token)
                     done |= torch.isin(token, eos)
@@ -122,6 +126,7 @@ def generate(
     return Generation(
         torch.stack(tokens, dim=1),  # (B, N)
         torch.stack(all_logits, dim=1) if return_logits else None,  # (B, N, V)
+        finite,  # (B,)
     )
 
 

@@ -34,7 +34,9 @@ No special tokens (BOS) are added. The PromptConfig's instruction, examples and 
 are for instruction-following models and are ignored: a memory model is fine-tuned on raw
 context and question (shared/reference/memory_models.md §1.4). There is no window for the
 context: only the last segment must fit (the context piece it shares, the question, memory
-and max_new_tokens <= the backbone's positions), else the answer is `over_window`.
+and max_new_tokens <= the backbone's positions), else the answer is `over_window`. An answer
+chosen from logits that are not finite (a memory state that overflowed to inf or NaN) is an
+error, not a guess: its argmax would mean nothing.
 
 Options: max_new_tokens (20), batch_size (4 requests decoded together, longest first; left
 padding makes batched answers equal one-at-a-time ones), dtype (auto: bfloat16 where the
@@ -435,19 +437,24 @@ class MemoryAnswerer(Answerer):
                                         over_window=True)
             if not batch:
                 continue
-            outputs, resumed = self._generate(contexts, [questions[i] for i in batch])
+            outputs, finite, resumed = self._generate(contexts, [questions[i] for i in batch])
             elapsed = (time.perf_counter() - began) / len(batch)
-            for i, context, output in zip(batch, contexts, outputs, strict=True):
+            for i, context, output, ok in zip(batch, contexts, outputs, finite, strict=True):
                 extra = {"segments": n_segments(len(context), len(questions[i]), size,
                                                 self.model.config.align)}
-                answers[i] = Answer(output, elapsed_s=elapsed,
-                                    prompt_tokens=len(context) + len(questions[i]),
+                error = None if ok else (f"the model's output was not finite (inf or NaN) after "
+                                         f"reading {extra['segments']} segments: its memory "
+                                         "state overflowed, so there is no answer")
+                answers[i] = Answer("" if error else output, elapsed_s=elapsed,
+                                    prompt_tokens=len(context) + len(questions[i]), error=error,
                                     extra={**extra, "resumed_at": resumed} if resumed else extra)
         return [a for a in answers if a is not None]
 
-    def _generate(self, contexts: list[Any], questions: list[list[int]]) -> tuple[list[str], int]:
-        """Read the contexts' segments, then decode greedily after the questions; also the
-        number of segments a saved read had already covered (0 when starting afresh)."""
+    def _generate(self, contexts: list[Any], questions: list[list[int]]
+                  ) -> tuple[list[str], list[bool], int]:
+        """Read the contexts' segments, then decode greedily after the questions: the texts,
+        whether each was chosen from finite logits, and the number of segments a saved read
+        had already covered (0 when starting afresh)."""
         import torch
         from tqdm import tqdm
 
@@ -483,7 +490,7 @@ class MemoryAnswerer(Answerer):
             stop = torch.isin(row, eos).nonzero()
             row = row[:int(stop[0])] if len(stop) else row
             texts.append(self.tokenizer.decode(row.tolist(), skip_special_tokens=True).strip())
-        return texts, start
+        return texts, out.finite.cpu().tolist(), start
 
     def _read_key(self, contexts: list[Any], questions: list[list[int]]) -> str:
         """What a saved read must match: this answerer's fingerprint and the token ids read."""
