@@ -55,7 +55,7 @@ def generate(
     sample must end on the last step, which holds its question (and the GEN token, if used).
     eos_token_id: stop a row at this token (default: the backbone's eos_token_id); decoding
     stops early once every row has stopped. autocast_dtype: e.g. torch.bfloat16 to run the
-    backbone under autocast (ARMT keeps its associative arithmetic in float32).
+    backbone under autocast (ARMT keeps its associative state and write in float32).
     state: continue a read stopped part way (`model.state` after some segments, e.g. saved
     with `state_fields` and restored with `model.state_from`); `segments` then starts with the
     first segment not read yet. on_read(n): called after each memory write, n = segments
