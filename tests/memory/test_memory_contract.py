@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from babilab.memory import generate, load_memory_model, memory_class
+from babilab.memory.generate import CHECK_EVERY
 
 from .memory_fixtures import EOS, SEGMENT, VOCAB, build, sample
 
@@ -94,6 +95,21 @@ def test_generate_produces_tokens_and_stops_at_eos(arch, backbone):
                     autocast_dtype=torch.bfloat16)
     assert bf16.tokens.shape == (2, 2)
     assert EOS not in samples[0]
+
+
+def test_a_read_whose_state_overflowed_stops_at_the_next_check(arch, backbone):
+    model = build(arch, backbone)
+    ids = sample((CHECK_EVERY + 4) * SEGMENT, 12)
+    written: list[int] = []
+    clean = generate(model, model.segments([ids]), max_new_tokens=2, on_read=written.append)
+    assert written[-1] == CHECK_EVERY + 3 and bool(clean.finite.all())  # all but the last
+    with torch.no_grad():  # a state that overflows at the first write
+        (model.assoc[0].v_proj.weight if arch == "armt" else model.memory).fill_(float("inf"))
+    written.clear()
+    out = generate(model, model.segments([ids]), max_new_tokens=2, on_read=written.append,
+                   return_logits=True)
+    assert written[-1] == CHECK_EVERY and not bool(out.finite.any())
+    assert out.tokens.shape[0] == 1 and bool(out.logits.isnan().all())
 
 
 def test_reset_clears_state(arch, backbone):

@@ -179,7 +179,7 @@ def test_an_output_from_a_state_that_overflowed_is_an_error(tokenizer, tmp_path)
     assert len(answers) == 3
     for a in answers:
         assert a.output == "" and "not finite (inf or NaN)" in a.error
-        assert f"after reading {a.extra['segments']} segments" in a.error
+        assert f"overflowed reading these {a.extra['segments']} segments" in a.error
 
 
 def test_window_counts_the_context_piece_that_shares_the_question(checkpoints, tokenizer):

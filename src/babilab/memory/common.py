@@ -357,6 +357,12 @@ class MemoryModel(nn.Module, ABC):
         """Context under which the backbone reads memory while decoding (ARMT's layer hooks)."""
         return contextlib.nullcontext()
 
+    def state_finite(self, state: Any) -> Tensor:
+        """(B,) bool: each row's state holds finite numbers only (every floating field)."""
+        rows = [torch.isfinite(v.flatten(1)).all(1) for f in dataclasses.fields(state)
+                if isinstance(v := getattr(state, f.name), Tensor) and v.is_floating_point()]
+        return torch.stack(rows).all(0)
+
     # --- backbone helpers -------------------------------------------------------------------
 
     @property

@@ -28,6 +28,8 @@ from transformers import DynamicCache
 from ..errors import BabilabError
 from .common import MemoryModel, SegmentBatch, max_positions
 
+CHECK_EVERY = 256  # segments between checks that some row's memory state is still finite
+
 
 @dataclass
 class Generation:
@@ -62,7 +64,10 @@ def generate(
     written in this call, `model.state` = the state after them (a place to save progress).
     segments_total: the read's segments in all, when known (a continued read's earlier ones
     included): `model.reserve` then sizes growing states once (RMT-R's stored states).
-    The model's train/eval mode is left as it is: call `model.eval()` first.
+    Every CHECK_EVERY segments the state is checked: once no row's is finite (it overflowed
+    to inf or NaN) the read stops there, with every row not `finite`, instead of reading on
+    for hours to no answer. The model's train/eval mode is left as it is: call `model.eval()`
+    first.
     """
     if max_new_tokens < 1:
         raise BabilabError("max_new_tokens must be at least 1")
@@ -84,6 +89,8 @@ def generate(
                 written += 1
                 if on_read is not None:
                     on_read(written)
+                if written % CHECK_EVERY == 0 and not bool(model.state_finite(model.state).any()):
+                    return overflowed(model, segment.input_ids.shape[0], return_logits)
             last = segment
         if last is None:
             raise BabilabError("no segments to read")
@@ -130,4 +137,14 @@ def generate(
     )
 
 
-__all__ = ["Generation", "generate"]
+def overflowed(model: MemoryModel, batch_size: int, return_logits: bool) -> Generation:
+    """The result of a read whose every state overflowed: no row has an answer."""
+    B, V, device = batch_size, model.backbone.config.vocab_size, model.device
+    return Generation(
+        torch.zeros(B, 1, dtype=torch.long, device=device),  # (B, 1)
+        torch.full((B, 1, V), float("nan"), device=device) if return_logits else None,
+        torch.zeros(B, dtype=torch.bool, device=device),  # (B,)
+    )
+
+
+__all__ = ["CHECK_EVERY", "Generation", "generate"]

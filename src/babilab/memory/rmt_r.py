@@ -173,6 +173,11 @@ class RMTR(MemoryModel):
             torch.zeros(batch_size, 0, dtype=torch.bool, device=self.device),  # (B, 0)
         )
 
+    def state_finite(self, state: RMTRState) -> Tensor:
+        # The stored keys and values are computed from earlier memories, and their buffers hold
+        # rows not written yet: the recurrent memory alone says whether the read went wrong.
+        return torch.isfinite(state.memory.flatten(1)).all(1)  # (B,)
+
     def read_block(self, state: RMTRState) -> Tensor:
         """The Mr memory rows a segment reads: the last Mr rows of [M_t ; R_t]."""
         Mr, Mw = self.config.num_read_mem_tokens, self.config.num_write_mem_tokens

@@ -442,9 +442,9 @@ class MemoryAnswerer(Answerer):
             for i, context, output, ok in zip(batch, contexts, outputs, finite, strict=True):
                 extra = {"segments": n_segments(len(context), len(questions[i]), size,
                                                 self.model.config.align)}
-                error = None if ok else (f"the model's output was not finite (inf or NaN) after "
-                                         f"reading {extra['segments']} segments: its memory "
-                                         "state overflowed, so there is no answer")
+                error = None if ok else (f"the model's output was not finite (inf or NaN): its "
+                                         f"memory state overflowed reading these "
+                                         f"{extra['segments']} segments, so there is no answer")
                 answers[i] = Answer("" if error else output, elapsed_s=elapsed,
                                     prompt_tokens=len(context) + len(questions[i]), error=error,
                                     extra={**extra, "resumed_at": resumed} if resumed else extra)
