@@ -43,6 +43,7 @@ from bench_memory_scaling import (
     RESULTS,
     SEGMENT,
     build_memory_model,
+    cpu_kind,
     gemm_gflops,
     load_backbone,
     load_text,
@@ -186,7 +187,7 @@ def point(args: argparse.Namespace, work: Path, pieces: list[dict]) -> dict:
     reading = sum(p["seconds"] - p["tokenize_s"] for p in reads)
     per_segment = reading / sum(p["segments"] for p in reads)
     return {"arch": args.arch, "length": args.length, "dtype": args.dtype, "device": args.device,
-            "prompt_tokens": done["prompt_tokens"], "segments": done["segments"],
+            "cpu": cpu_kind(), "prompt_tokens": done["prompt_tokens"], "segments": done["segments"],
             "s_per_segment": per_segment, "seconds": per_segment * done["segments"],
             "peak_mb": max(p["peak_mb"] for p in reads)}
 

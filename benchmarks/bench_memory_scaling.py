@@ -18,6 +18,9 @@ backbone runs only up to its window (8192 positions).
     python benchmarks/bench_memory_scaling.py --lengths 10M --archs rmt --append  # add rows
     python benchmarks/bench_memory_scaling.py --replot     # plot and table, with bench_memory_qa1 reads
 
+A memory model's read stopped part way (Ctrl-C, SIGTERM) is kept in out/bench_memory_scaling/
+and the same command continues it; its row then counts the time and peak RSS of every piece.
+
 Writes benchmarks/results/bench_memory_scaling.txt and memory_scaling.png. Every row has the
 load average and the machine's float32 matrix-multiply rate before and after it (`GEMM
 GFLOP/s`): on a shared machine absolute times vary with both; re-run on a quiet one to
@@ -29,6 +32,8 @@ markdown table beside the plot (its name, .md), those reads filling the lengths 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import itertools
 import json
 import os
 import platform
@@ -40,6 +45,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+WORK = Path(__file__).resolve().parents[1] / "out" / "bench_memory_scaling"  # stopped long reads
 ARCHS = ("backbone", "rmt", "rmt_r", "armt")
 NAMES = {"backbone": "SmolLM2-135M, full attention", "rmt": "RMT", "rmt_r": "RMT-R", "armt": "ARMT"}
 SEGMENT, MEMORY = 512, 16
@@ -96,12 +102,29 @@ def load_text() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def cpu_kind() -> str:
+    """The CPU's name and its bfloat16 matrix units: RMT reads bfloat16 about 3x faster with
+    AMX than with AVX-512-BF16 alone (bench_memory_throughput.txt against its .avx512.txt),
+    so records from different kinds do not compare."""
+    import torch
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        name = platform.processor() or platform.machine()
+    units = [unit for unit, probe in (("AMX", "_is_amx_tile_supported"),
+                                      ("AVX-512-BF16", "_is_avx512_bf16_supported"))
+             if getattr(torch.cpu, probe, lambda: False)()]
+    return f"{name} ({' + '.join(units) or 'no native bfloat16'})"
+
+
 def machine_line() -> str:
     import torch
     import transformers
 
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+    return (f"# {platform.machine()}, {cpu_kind()}, {os.cpu_count()} cpus, "
             f"{mem_gb:.0f} GiB RAM; python {platform.python_version()}, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), transformers {transformers.__version__}")
 
@@ -195,25 +218,81 @@ def worker(arch: str, length: int, dtype: str, progress: bool) -> dict:
             logits = backbone(input_ids=ids, logits_to_keep=1).logits  # (1, 1, V)
             int(logits[0, -1].argmax())
             seconds = time.perf_counter() - began
-        segments, state = 1, 0.0
+        segments, state, peak, pieces = 1, 0.0, peak_rss_mb(), 1
     else:
         model = build_memory_model(arch, backbone)
         model.generate(random_segments(2 * SEGMENT, SEGMENT, vocab, SEED + 1), max_new_tokens=1)
         result["loaded_mb"] = rss_mb()
         reset_peak_rss()
         segments = -(-length // SEGMENT)
-        steps = tqdm(random_segments(length, SEGMENT, vocab), total=segments, unit="seg",
-                     desc=f"{arch} {length}", leave=False, mininterval=5,
-                     disable=not progress or segments < 64)
-        began = time.perf_counter()
-        model.generate(steps, max_new_tokens=1, segments_total=segments)
-        seconds = time.perf_counter() - began
+        read = StoppableRead(arch, length, dtype)
+        start, state = read.load(model)
+        steps = tqdm(itertools.islice(random_segments(length, SEGMENT, vocab), start, None),
+                     total=segments, initial=start, unit="seg", desc=f"{arch} {length}",
+                     leave=False, mininterval=5, disable=not progress or segments < 64)
+        try:
+            model.generate(steps, max_new_tokens=1, segments_total=segments, state=state,
+                           on_read=lambda n: read.update(model, start + n))
+        except BaseException:  # SIGTERM, Ctrl-C: keep what was read for the next run
+            read.stop()
+            raise
+        seconds, peak, pieces = read.finish()
         state = state_mb(model.state)
-    peak, load1, gemm1 = peak_rss_mb(), os.getloadavg(), gemm_gflops()
+    load1, gemm1 = os.getloadavg(), gemm_gflops()
     return {**result, "seconds": seconds, "tokens_per_s": length / seconds, "segments": segments,
-            "peak_mb": peak, "state_mb": state,
+            "peak_mb": peak, "state_mb": state, **({"pieces": pieces} if pieces > 1 else {}),
             "load": [round((a + b) / 2, 2) for a, b in zip(load0, load1, strict=True)],
             "gemm_gflops": [round(gemm0), round(gemm1)]}
+
+
+class StoppableRead:
+    """A long read that a stop does not lose. The memory state is saved (babilab's SavedRead:
+    every 10 minutes and when stopped) in out/bench_memory_scaling/ARCH-LENGTH-DTYPE/, with
+    pieces.json beside it: the time and peak RSS of the segments each save covers. The same
+    command then continues the read, and its time and peak count every piece."""
+
+    def __init__(self, arch: str, length: int, dtype: str, every_s: float = 600.0):
+        from babilab.models.memory import SavedRead
+
+        folder = WORK / f"{arch}-{length}-{dtype}"
+        key = hashlib.sha256(f"{arch} {length} {dtype} {SEED} {SEGMENT} {MEMORY}".encode())
+        self.saved = SavedRead(folder, key.hexdigest(), every_s)
+        self.pieces_path = folder / "pieces.json"
+
+    def load(self, model) -> tuple[int, object]:
+        """(segments already read, state) to continue from; the clock starts here."""
+        self.start, state = self.saved.load(model)
+        self.earlier = (json.loads(self.pieces_path.read_text())
+                        if self.start and self.pieces_path.is_file() else [])
+        self.began = time.perf_counter()
+        return self.start, state
+
+    def update(self, model, read: int) -> None:
+        saved = self.saved.saved_read
+        self.saved.update(model, read)
+        if self.saved.saved_read != saved:  # just saved: pieces.json covers the same segments
+            self._write_pieces()
+
+    def stop(self) -> None:
+        self.saved.save_latest()
+        if self.saved.saved_read > self.start:
+            self._write_pieces()
+
+    def finish(self) -> tuple[float, float, int]:
+        """Seconds and peak RSS MB over all pieces, and the number of pieces."""
+        pieces = self.earlier + [self._piece()]
+        self.saved.clear()
+        self.pieces_path.unlink(missing_ok=True)
+        return (sum(p["seconds"] for p in pieces), max(p["peak_mb"] for p in pieces), len(pieces))
+
+    def _piece(self) -> dict:
+        return {"first_segment": self.start, "segments": self.saved.saved_read - self.start,
+                "seconds": time.perf_counter() - self.began, "peak_mb": peak_rss_mb()}
+
+    def _write_pieces(self) -> None:
+        tmp = self.pieces_path.with_name("pieces.json.tmp")
+        tmp.write_text(json.dumps(self.earlier + [self._piece()], indent=1))
+        os.replace(tmp, self.pieces_path)
 
 
 def measure(arch: str, length: int, dtype: str = "float32", threads: int | None = None,
@@ -222,10 +301,16 @@ def measure(arch: str, length: int, dtype: str = "float32", threads: int | None 
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", arch, str(length),
            "--dtype", dtype] + (["--threads", str(threads)] if threads else [])
     cmd += [] if progress else ["--no-progress"]
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # stderr: progress bars
-    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
-    if out.returncode or not lines:
-        return {"arch": arch, "length": length, "skipped": f"failed (exit {out.returncode})"}
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as child:  # stderr: progress
+        try:
+            stdout, _ = child.communicate()
+        except SystemExit:  # SIGTERM: passed on, so the child saves a long read before it exits
+            child.terminate()
+            child.wait()
+            raise
+    lines = [x for x in stdout.splitlines() if x.startswith("{")]
+    if child.returncode or not lines:
+        return {"arch": arch, "length": length, "skipped": f"failed (exit {child.returncode})"}
     return json.loads(lines[-1])
 
 
@@ -244,7 +329,8 @@ def row_text(r: dict, name: str) -> str:
         return f"{r['arch']:<9}{name:>9}  ({r['skipped']})"
     return (f"{r['arch']:<9}{name:>9}{r['seconds']:>10.1f}{r['tokens_per_s']:>9.0f}"
             f"{1000 / r['tokens_per_s']:>9.3f}{r['loaded_mb']:>10.0f}{r['peak_mb']:>9.0f}"
-            f"{r['state_mb']:>9.1f}  {r['load'][0]:.2f}  {'/'.join(map(str, r['gemm_gflops']))}")
+            f"{r['state_mb']:>9.1f}  {r['load'][0]:.2f}  {'/'.join(map(str, r['gemm_gflops']))}"
+            + (f"  (read in {r['pieces']} pieces)" if "pieces" in r else ""))
 
 
 def qa1_points(dtype: str, device: str = "cpu") -> list[dict]:
@@ -276,7 +362,8 @@ def plot(rows: list[tuple[str, dict]], path: Path, dtype: str) -> None:
             xs = [parse_length(p["length"]) for p in mine]
             for ax, key in ((ax_t, "seconds"), (ax_m, "peak_mb")):
                 ax.plot(xs, [p[key] for p in mine], "*", markersize=12, color=colors[i],
-                        label=f"{arch}: one qa1 sample (bench_memory_qa1)")
+                        label=f"{arch}: one qa1 sample (bench_memory_qa1"
+                              + (f", {mine[-1]['cpu']})" if "cpu" in mine[-1] else ")"))
     for ax, title in ((ax_t, "time to read L tokens (s)"), (ax_m, "peak RSS (MB)")):
         ax.set_xscale("log")
         ax.set_xticks([x for x, _ in ticks], [name for _, name in ticks])
@@ -395,8 +482,10 @@ def table(rows: list[tuple[str, dict]], points: list[dict]) -> list[str]:
                 cells.get(x, "over its window" if window and x > window else "-")
                 for x, _ in lengths) + " |")
     if points:
+        cpus = sorted({p["cpu"] for p in points if "cpu" in p})  # older records do not say
         lines += ["", "\\* one qa1 sample of that length through the memory answerer "
-                  "(bench_memory_qa1.py): reading time, tokenizing left out"]
+                  "(bench_memory_qa1.py): reading time, tokenizing left out"
+                  + (f"; read on {', '.join(cpus)}" if cpus else "")]
     return lines
 
 
@@ -449,7 +538,7 @@ def main() -> None:
                         "in --out and the finished bench_memory_qa1.py reads")
     parser.add_argument("--worker", nargs=2, metavar=("ARCH", "LENGTH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    # SIGTERM as an exception: subprocess.run then kills the measuring child instead of orphaning it
+    # SIGTERM as an exception: passed on to the measuring child instead of orphaning it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from babilab.hardware import resolve_dtype
 

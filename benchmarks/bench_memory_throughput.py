@@ -12,7 +12,9 @@ ids. Three measurements, side by side in one run:
     ideal 512/544 = 0.94 (target >= 0.9).
 (b) Peak resident memory of RMT reading 32k, 1M and 10M tokens, each in its own process with
     the peak reset after loading (bench_memory_scaling.py's measurement). Target: flat within
-    10%. 10M tokens take hours on 2 cores; `--memory-lengths 32k,1M` for a shorter run.
+    10%. 10M tokens take hours on 2 cores; `--memory-lengths 32k,1M` for a shorter run. A read
+    stopped part way (Ctrl-C, SIGTERM) is kept, and the same command continues it ((a) and (c)
+    are measured again); its time and peak then count every piece.
 (c) babilab's streaming RMT versus a faithful re-implementation of the reference wrapper
     (booydar/recurrent-memory-transformer `modeling_rmt/language_modeling.py`, MemoryCell +
     RecurrentWrapper.forward; shared/reference/memory_models.md §1 and §7): every segment goes
@@ -270,7 +272,8 @@ def main() -> None:
                 continue
             peaks.append(r["peak_mb"])
             emit(f"    {name:>8}{r['seconds']:>10.0f}{r['tokens_per_s']:>8.0f}{r['loaded_mb']:>11.0f}"
-                 f"{r['peak_mb']:>9.0f}  {r['load'][0]:.2f}")
+                 f"{r['peak_mb']:>9.0f}  {r['load'][0]:.2f}"
+                 + (f"  (read in {r['pieces']} pieces)" if "pieces" in r else ""))
         if len(peaks) > 1:
             emit(f"    peak RSS spread: +{100 * (max(peaks) / min(peaks) - 1):.1f}% from "
                  f"{names[0]} to {names[-1]}, target within 10%")
