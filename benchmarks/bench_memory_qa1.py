@@ -109,7 +109,7 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
     mine = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "load_s": time.perf_counter() - began,
             "loaded_mb": rss_mb(), "load_start": load_text(), "first_segment": None,
             "gemm_gflops": gemm, "segments": 0, "total_segments": None, "seconds": 0.0,
-            "peak_mb": 0.0,
+            "peak_mb": 0.0, "cpu": cpu_kind(),
             "device": (torch.cuda.get_device_name() if on_gpu
                        else f"CPU, {torch.get_num_threads()} threads"), "finished": False}
     pieces.append(mine)
@@ -186,8 +186,10 @@ def point(args: argparse.Namespace, work: Path, pieces: list[dict]) -> dict:
     reads = [p for p in pieces if "tokenize_s" in p]
     reading = sum(p["seconds"] - p["tokenize_s"] for p in reads)
     per_segment = reading / sum(p["segments"] for p in reads)
+    # pieces from before the CPU was recorded per piece: the kind of the machine writing this
+    cpus = dict.fromkeys(p.get("cpu", cpu_kind()) for p in reads)
     return {"arch": args.arch, "length": args.length, "dtype": args.dtype, "device": args.device,
-            "cpu": cpu_kind(), "prompt_tokens": done["prompt_tokens"], "segments": done["segments"],
+            "cpu": " and ".join(cpus), "prompt_tokens": done["prompt_tokens"], "segments": done["segments"],
             "s_per_segment": per_segment, "seconds": per_segment * done["segments"],
             "peak_mb": max(p["peak_mb"] for p in reads)}
 
@@ -248,6 +250,8 @@ def report(args: argparse.Namespace, work: Path, pieces: list[dict], running: st
         "answerer and the sample",
         *([f"GPU memory        peak {max(gpu_peaks):.0f} MB allocated while reading segments"]
           if gpu_peaks else []),
+        *([f"CPU kinds         {' and '.join(cpus)}: pieces read on different CPUs"]
+          if len(cpus := dict.fromkeys(p["cpu"] for p in pieces if "cpu" in p)) > 1 else []),
         "# per piece: start, device, load s (answerer and sample), tokenize s, first segment, "
         "segments read, seconds, reading s/segment, peak MB reading, load average start -> end, "
         "float32 GEMM GFLOP/s at the start (the machine's speed then)",

@@ -25,8 +25,9 @@ Writes benchmarks/results/bench_memory_scaling.txt and memory_scaling.png. Every
 load average and the machine's float32 matrix-multiply rate before and after it (`GEMM
 GFLOP/s`): on a shared machine absolute times vary with both; re-run on a quiet one to
 replace them. One real qa1 sample end to end through the answerer: bench_memory_qa1.py; the
-plot draws its finished CPU reads in the same dtype as stars, and --replot also writes the
-markdown table beside the plot (its name, .md), those reads filling the lengths the rows lack.
+plot draws its finished CPU reads in the same dtype as stars, and bench_memory_throughput.py's
+(b) reads longer than every row as diamonds; --replot also writes the markdown table beside the
+plot (its name, .md), those reads filling the lengths the rows lack.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ def worker(arch: str, length: int, dtype: str, progress: bool) -> dict:
             logits = backbone(input_ids=ids, logits_to_keep=1).logits  # (1, 1, V)
             int(logits[0, -1].argmax())
             seconds = time.perf_counter() - began
-        segments, state, peak, pieces = 1, 0.0, peak_rss_mb(), 1
+        segments, state, peak, pieces = 1, 0.0, peak_rss_mb(), []
     else:
         model = build_memory_model(arch, backbone)
         model.generate(random_segments(2 * SEGMENT, SEGMENT, vocab, SEED + 1), max_new_tokens=1)
@@ -240,7 +241,7 @@ def worker(arch: str, length: int, dtype: str, progress: bool) -> dict:
         state = state_mb(model.state)
     load1, gemm1 = os.getloadavg(), gemm_gflops()
     return {**result, "seconds": seconds, "tokens_per_s": length / seconds, "segments": segments,
-            "peak_mb": peak, "state_mb": state, **({"pieces": pieces} if pieces > 1 else {}),
+            "peak_mb": peak, "state_mb": state, **pieces_note(pieces),
             "load": [round((a + b) / 2, 2) for a, b in zip(load0, load1, strict=True)],
             "gemm_gflops": [round(gemm0), round(gemm1)]}
 
@@ -248,8 +249,8 @@ def worker(arch: str, length: int, dtype: str, progress: bool) -> dict:
 class StoppableRead:
     """A long read that a stop does not lose. The memory state is saved (babilab's SavedRead:
     every 10 minutes and when stopped) in out/bench_memory_scaling/ARCH-LENGTH-DTYPE/, with
-    pieces.json beside it: the time and peak RSS of the segments each save covers. The same
-    command then continues the read, and its time and peak count every piece."""
+    pieces.json beside it: the time, peak RSS and CPU kind of the segments each save covers.
+    The same command then continues the read, and its time and peak count every piece."""
 
     def __init__(self, arch: str, length: int, dtype: str, every_s: float = 600.0):
         from babilab.models.memory import SavedRead
@@ -258,6 +259,7 @@ class StoppableRead:
         key = hashlib.sha256(f"{arch} {length} {dtype} {SEED} {SEGMENT} {MEMORY}".encode())
         self.saved = SavedRead(folder, key.hexdigest(), every_s)
         self.pieces_path = folder / "pieces.json"
+        self.cpu = cpu_kind()  # pieces read on another kind of CPU are named in the row
 
     def load(self, model) -> tuple[int, object]:
         """(segments already read, state) to continue from; the clock starts here."""
@@ -278,21 +280,36 @@ class StoppableRead:
         if self.saved.saved_read > self.start:
             self._write_pieces()
 
-    def finish(self) -> tuple[float, float, int]:
-        """Seconds and peak RSS MB over all pieces, and the number of pieces."""
+    def finish(self) -> tuple[float, float, list[dict]]:
+        """Seconds and peak RSS MB over all pieces, and the pieces."""
         pieces = self.earlier + [self._piece()]
         self.saved.clear()
         self.pieces_path.unlink(missing_ok=True)
-        return (sum(p["seconds"] for p in pieces), max(p["peak_mb"] for p in pieces), len(pieces))
+        return sum(p["seconds"] for p in pieces), max(p["peak_mb"] for p in pieces), pieces
 
     def _piece(self) -> dict:
         return {"first_segment": self.start, "segments": self.saved.saved_read - self.start,
-                "seconds": time.perf_counter() - self.began, "peak_mb": peak_rss_mb()}
+                "seconds": time.perf_counter() - self.began, "peak_mb": peak_rss_mb(),
+                "cpu": self.cpu}
 
     def _write_pieces(self) -> None:
         tmp = self.pieces_path.with_name("pieces.json.tmp")
         tmp.write_text(json.dumps(self.earlier + [self._piece()], indent=1))
         os.replace(tmp, self.pieces_path)
+
+
+def pieces_note(pieces: list[dict]) -> dict:
+    """For a read done in several pieces: how many, and the CPU kinds if they differ."""
+    if len(pieces) < 2:
+        return {}
+    kinds = list(dict.fromkeys(p["cpu"] for p in pieces if "cpu" in p))
+    return {"pieces": len(pieces), **({"cpus": kinds} if len(kinds) > 1 else {})}
+
+
+def pieces_text(r: dict) -> str:
+    if "pieces" not in r:
+        return ""
+    return f"  (read in {r['pieces']} pieces" + (f" on {', '.join(r['cpus'])})" if "cpus" in r else ")")
 
 
 def measure(arch: str, length: int, dtype: str = "float32", threads: int | None = None,
@@ -330,7 +347,7 @@ def row_text(r: dict, name: str) -> str:
     return (f"{r['arch']:<9}{name:>9}{r['seconds']:>10.1f}{r['tokens_per_s']:>9.0f}"
             f"{1000 / r['tokens_per_s']:>9.3f}{r['loaded_mb']:>10.0f}{r['peak_mb']:>9.0f}"
             f"{r['state_mb']:>9.1f}  {r['load'][0]:.2f}  {'/'.join(map(str, r['gemm_gflops']))}"
-            + (f"  (read in {r['pieces']} pieces)" if "pieces" in r else ""))
+            + pieces_text(r))
 
 
 def qa1_points(dtype: str, device: str = "cpu") -> list[dict]:
@@ -340,6 +357,40 @@ def qa1_points(dtype: str, device: str = "cpu") -> list[dict]:
     return sorted(points, key=lambda p: parse_length(p["length"]))
 
 
+def throughput_points(dtype: str, longer_than: int) -> list[dict]:
+    """RMT reads of random ids from bench_memory_throughput.py's (b), in this dtype and longer
+    than `longer_than` (the same measurement as the rows here, run by that benchmark), shortest
+    first; "cpu" is the CPU named in that record (or in the row, if its pieces differ)."""
+    points = []
+    for f in sorted(RESULTS.glob("bench_memory_throughput*.txt")):
+        lines = f.read_text().splitlines()
+        if len(lines) < 2 or f"SmolLM2-135M {dtype}," not in lines[0]:
+            continue
+        machine = lines[1].split(";")[0].split(", ")  # "# x86_64, CPU KIND, 2 cpus, ..."
+        cpu = machine[1] if len(machine) > 2 and not machine[1].endswith(" cpus") else ""
+        in_b = False
+        for line in lines:
+            in_b = in_b or line.startswith("(b)")
+            parts = line.split()
+            if not in_b or len(parts) < 6 or not parts[1].replace(".", "").isdigit():
+                continue
+            length = parse_length(parts[0])
+            if length > longer_than:  # a read whose pieces ran on different CPUs names them
+                _, on, kinds = line.rstrip().removesuffix(")").partition(" pieces on ")
+                kinds = kinds if on else cpu
+                points.append({"arch": "rmt", "length": parts[0], "seconds": float(parts[1]),
+                               "peak_mb": float(parts[4]), "cpu": kinds, "record": f.name})
+    return sorted(points, key=lambda p: parse_length(p["length"]))
+
+
+def long_reads(rows: list[tuple[str, dict]], dtype: str) -> list[dict]:
+    """Reads beyond the rows: finished bench_memory_qa1.py reads (marked *) and, longer than
+    every row, bench_memory_throughput.py's (b) reads of random ids (marked †)."""
+    longest = max((r["length"] for _, r in rows), default=0)
+    return ([{**p, "mark": "*"} for p in qa1_points(dtype)]
+            + [{**p, "mark": "†"} for p in throughput_points(dtype, longest)])
+
+
 def plot(rows: list[tuple[str, dict]], path: Path, dtype: str) -> None:
     import matplotlib
 
@@ -347,8 +398,8 @@ def plot(rows: list[tuple[str, dict]], path: Path, dtype: str) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
 
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 5))
-    points = qa1_points(dtype)
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 6))
+    points = long_reads(rows, dtype)
     ticks = sorted({**{r["length"]: name for name, r in rows},
                     **{parse_length(p["length"]): p["length"] for p in points}}.items())
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -358,12 +409,14 @@ def plot(rows: list[tuple[str, dict]], path: Path, dtype: str) -> None:
             xs = [x for x, _ in pts]
             ax_t.plot(xs, [r["seconds"] for _, r in pts], "o-", color=colors[i], label=arch)
             ax_m.plot(xs, [r["peak_mb"] for _, r in pts], "o-", color=colors[i], label=arch)
-        if mine := [p for p in points if p["arch"] == arch]:
-            xs = [parse_length(p["length"]) for p in mine]
-            for ax, key in ((ax_t, "seconds"), (ax_m, "peak_mb")):
-                ax.plot(xs, [p[key] for p in mine], "*", markersize=12, color=colors[i],
-                        label=f"{arch}: one qa1 sample (bench_memory_qa1"
-                              + (f", {mine[-1]['cpu']})" if "cpu" in mine[-1] else ")"))
+        for mark, marker, what in (("*", "*", "one qa1 sample (bench_memory_qa1"),
+                                   ("†", "D", "random ids (bench_memory_throughput (b)")):
+            if mine := [p for p in points if p["arch"] == arch and p["mark"] == mark]:
+                xs = [parse_length(p["length"]) for p in mine]
+                for ax, key in ((ax_t, "seconds"), (ax_m, "peak_mb")):
+                    ax.plot(xs, [p[key] for p in mine], marker, markersize=12 if mark == "*" else 8,
+                            color=colors[i], label=f"{arch}: {what}"
+                            + (f", {mine[-1]['cpu']})" if mine[-1].get("cpu") else ")"))
     for ax, title in ((ax_t, "time to read L tokens (s)"), (ax_m, "peak RSS (MB)")):
         ax.set_xscale("log")
         ax.set_xticks([x for x, _ in ticks], [name for _, name in ticks])
@@ -372,12 +425,12 @@ def plot(rows: list[tuple[str, dict]], path: Path, dtype: str) -> None:
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
     if ax_m.lines:  # one legend under both panels, clear of the data
-        fig.legend(*ax_m.get_legend_handles_labels(), loc="lower center", ncol=3,
+        fig.legend(*ax_m.get_legend_handles_labels(), loc="lower center", ncol=2,
                    fontsize="small")
     ax_t.set_yscale("log")
     ax_m.set_ylim(bottom=0)
     fig.suptitle(f"SmolLM2-135M {dtype}, segment 512, 16 memory tokens (CPU)")
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
     fig.savefig(path, dpi=100)
 
 
@@ -460,8 +513,8 @@ def cell(seconds: float, peak_mb: float) -> str:
 
 
 def table(rows: list[tuple[str, dict]], points: list[dict]) -> list[str]:
-    """Markdown: seconds and peak RSS per architecture and length; a finished qa1 read fills a
-    length the scaling rows lack, marked *."""
+    """Markdown: seconds and peak RSS per architecture and length; the long reads fill lengths
+    the rows lack, marked (* a qa1 sample, † random ids)."""
     lengths = sorted({r["length"]: name for name, r in rows}.items()
                      | {parse_length(p["length"]): p["length"] for p in points}.items())
     lines = ["| | " + " | ".join(name for _, name in lengths) + " |",
@@ -470,7 +523,7 @@ def table(rows: list[tuple[str, dict]], points: list[dict]) -> list[str]:
         cells = {}
         for p in points:
             if p["arch"] == arch:
-                cells[parse_length(p["length"])] = cell(p["seconds"], p["peak_mb"]) + " *"
+                cells[parse_length(p["length"])] = cell(p["seconds"], p["peak_mb"]) + " " + p["mark"]
         for _, r in rows:
             if r["arch"] == arch:
                 cells[r["length"]] = ("over its window" if "skipped" in r
@@ -481,11 +534,15 @@ def table(rows: list[tuple[str, dict]], points: list[dict]) -> list[str]:
             lines.append(f"| {NAMES[arch]} | " + " | ".join(
                 cells.get(x, "over its window" if window and x > window else "-")
                 for x, _ in lengths) + " |")
-    if points:
-        cpus = sorted({p["cpu"] for p in points if "cpu" in p})  # older records do not say
-        lines += ["", "\\* one qa1 sample of that length through the memory answerer "
-                  "(bench_memory_qa1.py): reading time, tokenizing left out"
-                  + (f"; read on {', '.join(cpus)}" if cpus else "")]
+    for mark, what in (("*", "\\* one qa1 sample of that length through the memory answerer "
+                              "(bench_memory_qa1.py): reading time, tokenizing left out"),
+                       ("†", "† random ids read as the rows are, by bench_memory_throughput.py's "
+                             "(b)")):
+        if marked := [p for p in points if p["mark"] == mark]:
+            cpus = sorted({p["cpu"] for p in marked if p.get("cpu")})  # older records do not say
+            records = sorted({p["record"] for p in marked if "record" in p})
+            lines += ["", what + (f" ({', '.join(records)})" if records else "")
+                      + (f"; read on {', '.join(cpus)}" if cpus else "")]
     return lines
 
 
@@ -498,7 +555,7 @@ def replot(out: Path, path: Path) -> None:
     plot(listed, path, dtype)
     print(f"plot: {path}")
     md = path.with_suffix(".md")
-    md.write_text("\n".join(table(listed, qa1_points(dtype))) + "\n")
+    md.write_text("\n".join(table(listed, long_reads(listed, dtype))) + "\n")
     print(md.read_text(), end="")
     print(f"table: {md}")
 

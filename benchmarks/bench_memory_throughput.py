@@ -273,7 +273,7 @@ def main() -> None:
             peaks.append(r["peak_mb"])
             emit(f"    {name:>8}{r['seconds']:>10.0f}{r['tokens_per_s']:>8.0f}{r['loaded_mb']:>11.0f}"
                  f"{r['peak_mb']:>9.0f}  {r['load'][0]:.2f}"
-                 + (f"  (read in {r['pieces']} pieces)" if "pieces" in r else ""))
+                 + scaling.pieces_text(r))
         if len(peaks) > 1:
             emit(f"    peak RSS spread: +{100 * (max(peaks) / min(peaks) - 1):.1f}% from "
                  f"{names[0]} to {names[-1]}, target within 10%")
