@@ -195,13 +195,17 @@ class ARMT(MemoryModel):
         """
         M = self.config.num_mem_tokens
         layers = decoder_layers(self.backbone)
-        new_A: list[Tensor] = [state.A[:, i] for i in range(len(layers))]  # (B, K, D) each
-        new_z: list[Tensor] = [state.z[:, i] for i in range(len(layers))]  # (B, K) each
+        # One unbind per segment, not an index per layer and use: the backward of each
+        # `state.A[:, i]` fills a zero gradient of the whole (B, L, K, D) state, which made
+        # training with short segments several times slower.
+        old_A, old_z = state.A.unbind(1), state.z.unbind(1)  # (B, K, D), (B, K) per layer
+        new_A: list[Tensor] = list(old_A)
+        new_z: list[Tensor] = list(old_z)
 
         def read_hook(i: int):
             def hook(module: nn.Module, args: tuple, kwargs: dict):
                 h = args[0] if args else kwargs["hidden_states"]  # (B, T, D) layer input
-                h = h + self.assoc[i].read(h, state.A[:, i], state.z[:, i])
+                h = h + self.assoc[i].read(h, old_A[i], old_z[i])
                 if args:
                     return (h, *args[1:]), kwargs
                 return args, {**kwargs, "hidden_states": h}
@@ -211,9 +215,9 @@ class ARMT(MemoryModel):
         def write_hook(i: int):
             def hook(module: nn.Module, args: tuple, output: Tensor | tuple):
                 out = output[0] if isinstance(output, tuple) else output  # (B, T + M, D)
-                A, z = self.assoc[i].write(out[:, -M:], state.A[:, i], state.z[:, i])
-                new_A[i] = keep_rows(write_rows, A, state.A[:, i])
-                new_z[i] = keep_rows(write_rows, z, state.z[:, i])
+                A, z = self.assoc[i].write(out[:, -M:], old_A[i], old_z[i])
+                new_A[i] = keep_rows(write_rows, A, old_A[i])
+                new_z[i] = keep_rows(write_rows, z, old_z[i])
 
             return hook
 
