@@ -241,6 +241,9 @@ def train_(
                                                      "recipe's out_dir)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override a recipe value: "
                                                    "KEY=VALUE, e.g. lr=1e-4 or stages.0.steps=5")] = None,
+    stop_after: Annotated[float | None, typer.Option(
+        min=0, help="minutes: stop at the next step after this, with a checkpoint, to continue "
+                    "later with --resume")] = None,
 ) -> None:
     """Train a memory model (or a plain backbone) through a curriculum of lengths."""
     import logging
@@ -249,7 +252,11 @@ def train_(
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     result = train(load_recipe(recipe, set_ or [], {"out_dir": out_dir} if out_dir else None),
-                   resume=resume)
+                   resume=resume, stop_after_s=None if stop_after is None else 60 * stop_after)
+    if not result.finished:
+        typer.echo(f"stopped after {stop_after:g} minutes with a checkpoint; continue: "
+                   f"babilab train {result.out_dir / 'config.json'} --resume")
+        return
     for s in result.stages:
         typer.echo(f"stage {s['stage']} ({s['segments']} segments): {s['steps']} steps, stopped "
                    f"by {s['stopped']}, best validation accuracy {s['best_accuracy']:.3f} at "

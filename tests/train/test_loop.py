@@ -124,27 +124,40 @@ def test_model_selection_keeps_the_best_and_stops_early(tmp_path, corpus, backbo
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
-def test_lora_trains_adapters_only_and_exports_them_merged(tmp_path, corpus, backbone):
-    values = recipe(tmp_path, backbone, corpus, trainable="lora", lora_r=2, lr=1e-2,
-                    stages=[{"segments": 1, "steps": 2}])
+@pytest.mark.parametrize("arch", ["rmt", "armt"])
+def test_lora_exports_its_trained_parts_alone_and_they_compute_the_trained_model(
+        arch, tmp_path, corpus, backbone):
+    values = recipe(tmp_path, backbone, corpus, architecture=arch, memory=MEMORY_OPTIONS[arch],
+                    trainable="lora", lora_r=2, lr=1e-2, stages=[{"segments": 1, "steps": 2}])
     result = train(values)
     best = load_file(result.out_dir / "stage0-seg1" / "best.safetensors")
     assert best and all("lora_" in k or not k.startswith("backbone.") for k in best)
     assert any("lora_" in k for k in best) and "memory" in best
-    # the export is a plain RMT (adapters folded in) computing what the trained model computes
-    model, maker = tiny_setup(tmp_path, corpus, backbone, "rmt")
+    # the export holds the memory parameters and the adapters, not a copy of the backbone
+    exported_files = {p.name for p in result.model_dir.iterdir()}
+    assert {"memory.safetensors", "adapters.safetensors"} <= exported_files
+    assert "backbone" not in exported_files
+    # folded into a fresh backbone, they compute what the trained model computes
+    model, maker = tiny_setup(tmp_path, corpus, backbone, arch)
     cfg = make_config(values)
     torch.manual_seed(0)
     trained = build_model(cfg, AutoModelForCausalLM.from_pretrained(backbone),
                           architecture_config(cfg)).eval()
     trained.load_state_dict(best, strict=False)
-    exported = load_memory_model(result.model_dir).eval()
+    exported = load_memory_model(result.model_dir,
+                                 AutoModelForCausalLM.from_pretrained(backbone)).eval()
     assert not any("lora" in n for n, _ in exported.named_parameters())
     batch = collate([maker.valid_sample(i, 2) for i in range(2)])
     with torch.no_grad():
         a = trained(batch.input_ids, batch.attention_mask, batch.labels).logits
         b = exported(batch.input_ids, batch.attention_mask, batch.labels).logits
     assert torch.allclose(a, b, atol=1e-4)
+    # the documented path finds the backbone the recipe named, without being told
+    answerer = load_answerer(f"memory:{result.model_dir}", dtype="float32")
+    qa = take_qas("qa1", "test", 1)[0]
+    [answer] = answerer.answer([Request("0", "qa1", " ".join(qa.facts), qa.question)],
+                               PromptConfig())
+    assert answer.error is None
 
 
 def test_top_layers_train_with_the_memory(tmp_path, corpus, backbone):

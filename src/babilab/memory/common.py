@@ -496,13 +496,20 @@ class MemoryModel(nn.Module, ABC):
         """The parameters this wrapper adds (initial memory, retrieval block, ARMT projections)."""
         return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
 
-    def save(self, directory: str | Path, save_backbone: bool = False) -> None:
+    def save(self, directory: str | Path, save_backbone: bool = False,
+             backbone_source: str | None = None, dtype: torch.dtype | None = None) -> None:
         """Write the memory parameters (safetensors) and a versioned JSON config.
 
-        The JSON names the backbone (name_or_path, model_type, sizes, config hash). With
-        `save_backbone` (needed after full fine-tuning) the backbone is saved beside it with
-        `save_pretrained` (safetensors). Each file is written under a temporary name, then renamed.
+        The JSON names the backbone (name_or_path, model_type, sizes, config hash) and, with
+        `backbone_source`, how to load it again (an alias such as `smollm2`, a folder, a hub
+        id). With `save_backbone` (needed after full fine-tuning) the backbone is saved beside
+        it with `save_pretrained` (safetensors). Without it, LoRA adapters in the backbone are
+        saved alone (adapters.py), to be folded into the backbone at load. `dtype` casts the
+        saved memory parameters and adapters (bfloat16 halves a shipped model). Each file is
+        written under a temporary name, then renamed.
         """
+        from .adapters import ADAPTERS_FILE, lora_tensors
+
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         meta = {
@@ -513,7 +520,18 @@ class MemoryModel(nn.Module, ABC):
             "backbone": backbone_reference(self.backbone),
             "backbone_saved": save_backbone,
         }
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.memory_state_dict().items()}
+        if backbone_source is not None:
+            meta["backbone_source"] = backbone_source
+
+        def cast(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+            return {k: v.detach().to("cpu", dtype or v.dtype).contiguous()
+                    for k, v in tensors.items()}
+
+        adapters, scale = ({}, 0.0) if save_backbone else lora_tensors(self.backbone)
+        if adapters:
+            meta["lora"] = {"file": ADAPTERS_FILE, "scale": scale}
+            _write_atomic(directory / ADAPTERS_FILE, lambda p: save_file(cast(adapters), p))
+        tensors = cast(self.memory_state_dict())
         _write_atomic(directory / WEIGHTS_FILE, lambda p: save_file(tensors, p))
         if save_backbone:
             tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".backbone-"))
@@ -528,7 +546,8 @@ class MemoryModel(nn.Module, ABC):
         """Rebuild a saved model of this architecture around `backbone`.
 
         Without `backbone`, the one saved in the directory is loaded; if none was saved, pass
-        it in (this module never downloads). The parameters must match key for key.
+        it in (this module never downloads). The parameters must match key for key. Saved
+        LoRA adapters are folded into `backbone` in place.
         """
         directory = Path(directory)
         meta = read_meta(directory)
@@ -548,6 +567,10 @@ class MemoryModel(nn.Module, ABC):
 
             backbone = AutoModelForCausalLM.from_pretrained(directory / BACKBONE_DIR)
         _check_backbone_matches(meta["backbone"], backbone)
+        if "lora" in meta:  # adapters trained with the memory: folded into the backbone
+            from .adapters import merge_adapters
+
+            merge_adapters(backbone, directory / meta["lora"]["file"], meta["lora"]["scale"])
         model = cls(backbone, cls.config_class(**meta["config"]))
         tensors = load_file(directory / WEIGHTS_FILE, device=str(backbone.device))
         expected = model.memory_state_dict()

@@ -14,7 +14,9 @@ Checkpoint: a folder written by `MemoryModel.save` (memory_config.json + memory.
 plus backbone/ when saved with `save_backbone=True`), with the backbone's tokenizer in the
 folder itself or in backbone/ (`save_checkpoint` below writes both). The backbone comes from,
 in order: the `backbone` option (hf.py's forms: a folder, a .gguf, `smollm2`, a hub id), the
-saved backbone/, or the folder the checkpoint records as its backbone, if it exists here.
+saved backbone/, the source the checkpoint names (`backbone_source`, e.g. `smollm2`), or the
+folder it records as its backbone, if it exists here. LoRA adapters saved with the memory
+(adapters.safetensors) are folded into the backbone as it loads.
 
 Prompt format (what a memory model reads; `train/` must build training samples the same way):
 
@@ -280,6 +282,8 @@ def _backbone_source(directory: Path, meta: dict, backbone: str | None) -> tuple
         return resolve_model(backbone)
     if meta.get("backbone_saved") and saved.is_dir():
         return str(saved), f"dir:{weights_hash(saved)}", None
+    if meta.get("backbone_source"):  # what training loaded: an alias, folder or hub id
+        return resolve_model(meta["backbone_source"])
     recorded = meta["backbone"]["name_or_path"]
     if not recorded or not Path(recorded).is_dir():
         raise BabilabError(
@@ -379,9 +383,13 @@ class MemoryAnswerer(Answerer):
         self.max_new_tokens, self.batch_size, self.progress = max_new_tokens, batch_size, progress
         self.save_every_s = save_every_s
         # Content, never paths: the same weights under another folder give the same key.
+        # (Only a checkpoint with adapters has their fields: older keys stay as they were.)
+        adapters = ({"adapters": file_sha256(directory / meta["lora"]["file"]),
+                     "adapter_scale": meta["lora"]["scale"]} if "lora" in meta else {})
         self._fingerprint = fingerprint_of(
             backend="memory", architecture=found, memory_config=meta["config"],
             format_version=meta["version"], memory_weights=file_sha256(directory / WEIGHTS_FILE),
+            **adapters,
             backbone=content_id, tokenizer=_tokenizer_hash(self.tokenizer), dtype=dtype,
             max_new_tokens=max_new_tokens, decoding="greedy", prompt=PROMPT_VERSION,
             device=device_.type)  # kernels differ by device: a near tie can flip a greedy token

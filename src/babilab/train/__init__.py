@@ -21,11 +21,13 @@ if TYPE_CHECKING:
     from .loop import TrainResult
 
 
-def train(cfg: TrainConfig | dict[str, Any] | str | Path, resume: bool = False) -> TrainResult:
-    """Run a recipe (a TrainConfig, a dict, or a YAML path); `resume` continues its out_dir."""
+def train(cfg: TrainConfig | dict[str, Any] | str | Path, resume: bool = False,
+          stop_after_s: float | None = None) -> TrainResult:
+    """Run a recipe (a TrainConfig, a dict, or a YAML path); `resume` continues its out_dir;
+    `stop_after_s` stops it at a checkpoint after that long (loop.train)."""
     from .loop import train as run
 
-    return run(cfg, resume=resume)
+    return run(cfg, resume=resume, stop_after_s=stop_after_s)
 
 
 __all__ = ["Stage", "TrainConfig", "load_recipe", "train"]

@@ -63,6 +63,7 @@ class TrainConfig(BaseModel):
     lora_alpha: float = Field(16, gt=0)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_target_modules: list[str] | None = None  # None: peft's default for the model type
+    init: str | None = None  # a saved memory model's trained parts to start from (not a resume)
     gradient_checkpointing: bool = False  # recompute activations in backward (not with ARMT)
     # autocast; weights stay float32. auto: bfloat16 where the hardware has it (hardware.py)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"

@@ -48,6 +48,7 @@ from ..babi.generate import split_of, story_rng
 from ..babi.story import QA, Story
 from ..errors import BabilabError
 from ..haystack import Background, FactsDoNotFitError, Tokenizer, assemble
+from ..haystack.assemble import FactPosition
 from ..haystack.tokenizer import HFTokenizer
 from ..memory.common import IGNORE_INDEX
 from ..models.memory import question_text
@@ -104,6 +105,8 @@ class Sample:
     labels: np.ndarray  # (L,) int64: the token at answer and EOS positions, else -100
     n_context_tokens: int  # tokens before the questions (memory: the context; plain: the prompt)
     n_questions: int  # questions answered in the sample (the first, then any extra ones)
+    facts: tuple[str, ...] = ()  # the story's facts, in order
+    fact_positions: tuple[FactPosition, ...] = ()  # where each fact lies in the context
 
     @property
     def n_targets(self) -> int:
@@ -277,7 +280,8 @@ class SampleMaker:
             task=task, split=split, story_index=index, question=qa.question, target=qa.answer,
             n_segments=segments, books=context.books,
             input_ids=np.asarray(ids, dtype=np.int64), labels=np.asarray(labels, dtype=np.int64),
-            n_context_tokens=len(head), n_questions=len(tail))
+            n_context_tokens=len(head), n_questions=len(tail), facts=tuple(qa.facts),
+            fact_positions=tuple(context.positions))
 
 
 __all__ = ["Batch", "NO_PROMPT_PARTS", "Sample", "SampleMaker", "collate", "haystack_tokenizer",

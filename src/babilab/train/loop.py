@@ -113,10 +113,18 @@ class TrainResult:
     model_dir: Path  # the last stage's best model
     eval_args: str  # its `babilab eval` options: --model rmt:DIR (plain: hf:DIR and --prompt)
     stages: list[dict[str, Any]]  # per stage: steps run, why it stopped, best accuracy
+    finished: bool = True  # False: stopped by `stop_after_s`, a checkpoint to resume from
 
 
-def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, resume: bool = False) -> TrainResult:
-    """Run (or with `resume`, continue) the recipe's curriculum; see the module docstring."""
+def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, resume: bool = False,
+          stop_after_s: float | None = None) -> TrainResult:
+    """Run (or with `resume`, continue) the recipe's curriculum; see the module docstring.
+
+    `stop_after_s`: stop at the first step boundary after this many seconds, with a checkpoint
+    there, so that a long campaign runs in pieces that each fit a session (`--resume` goes on
+    from exactly that step).
+    """
+    began = time.perf_counter()
     cfg = _as_config(cfg)
     out = Path(cfg.out_dir)
     checkpoint = find_checkpoint(out / "checkpoints")
@@ -156,6 +164,8 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, resume: bool = Fals
     tokenizer, backbone = load_model(source, gguf, content_id, "float32")  # master weights
     eos_id = _eos_id(tokenizer, backbone)
     model = build_model(cfg, backbone, memory_config)
+    if cfg.init and not resume:  # a resumed run's checkpoint holds newer weights
+        init_from(model, cfg)
     if cfg.architecture == "plain":
         window = model.window
         longest = max(s.segments for s in stages) * cfg.segment_size
@@ -217,6 +227,7 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, resume: bool = Fals
             write_json(out / "config.json", cfg.model_dump())
     metrics = MetricsLog(out / METRICS_FILE, is_main, truncate_at=run.metrics_offset)
     saved_at = run.global_step if resume else -1
+    first_step = run.global_step
 
     n_all = sum(p.numel() for p in model.parameters())
     log.info("%s on %s: %s parameters, %s trainable (%s); %d process(es) on %s, %s", cfg.architecture,
@@ -284,9 +295,20 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, resume: bool = Fals
                 break
 
             # 3) a resumable checkpoint (the position is: this step has not run yet)
-            if run.step % cfg.checkpoint_interval == 0 and run.global_step != saved_at:
+            # (after one step at least, so that every piece of a campaign moves it on)
+            out_of_time = (stop_after_s is not None and run.global_step > first_step
+                           and time.perf_counter() - began > stop_after_s)
+            if (run.step % cfg.checkpoint_interval == 0 or out_of_time) \
+                    and run.global_step != saved_at:
                 checkpoint_now()
                 saved_at = run.global_step
+            if out_of_time:
+                bar.close()
+                metrics.close()
+                log.info("stopped after %.0f s at %s step %d (run step %d): continue with "
+                         "--resume", time.perf_counter() - began, stage.name, run.step,
+                         run.global_step)
+                return TrainResult(out, out / "model", "", run.stages_done, finished=False)
 
             # 4) forward and backward over this process's rows, in micro-batches
             samples = [maker.train_sample(stage.index, run.step, row, stage.segments,
@@ -458,17 +480,19 @@ def export_model(model: nn.Module, tokenizer: Any, cfg: TrainConfig, directory: 
     Memory models: `MemoryModel.save` (with the backbone unless only the memory trained and
     the backbone is a local folder) and the tokenizer, which `babilab eval --model
     rmt:DIR` loads (models/memory.py). Plain: a transformers folder for `--model hf:DIR`.
-    LoRA adapters are merged into a copy first, so both load without peft.
+    A memory model whose backbone did not train (`memory`) or trained through LoRA adapters
+    (`lora`) is saved as its trained parts only (memory parameters, adapters) on top of the
+    backbone the recipe names (memory/adapters.py): a few MB instead of the backbone's copy.
+    A plain backbone with LoRA is merged into a copy first, so it loads without peft.
     """
-    if cfg.trainable == "lora":
-        model = merge_lora(copy.deepcopy(model))
     tmp = make_dir(directory.parent, f".{directory.name}.tmp-")
     try:
         if cfg.architecture == "plain":
-            model.backbone.save_pretrained(tmp)
+            plain = merge_lora(copy.deepcopy(model)) if cfg.trainable == "lora" else model
+            plain.backbone.save_pretrained(tmp)
         else:
-            recorded = getattr(model.backbone.config, "_name_or_path", "") or ""
-            model.save(tmp, save_backbone=cfg.trainable != "memory" or not Path(recorded).is_dir())
+            model.save(tmp, save_backbone=cfg.trainable not in ("memory", "lora"),
+                       backbone_source=backbone_source(cfg.backbone))
         tokenizer.save_pretrained(tmp)
         old = directory.with_name(f".{directory.name}.old")
         shutil.rmtree(old, ignore_errors=True)
@@ -478,6 +502,46 @@ def export_model(model: nn.Module, tokenizer: Any, cfg: TrainConfig, directory: 
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def backbone_source(backbone: str) -> str:
+    """The recipe's backbone as a checkpoint records it: local paths made absolute."""
+    path = Path(backbone).expanduser()
+    return str(path.resolve()) if path.exists() else backbone
+
+
+def init_from(model: nn.Module, cfg: TrainConfig) -> None:
+    """Start from the trained parts of a saved memory model (`init`: memory parameters and
+    LoRA adapters, as export_model or the campaign ships them), built with the same recipe."""
+    from ..memory.adapters import load_lora_tensors
+    from ..memory.common import WEIGHTS_FILE, read_meta
+
+    directory = Path(cfg.init).expanduser()
+    meta = read_meta(directory)
+    if cfg.architecture == "plain" or meta["architecture"] != cfg.architecture:
+        raise BabilabError(f"init: {directory} holds a {meta['architecture']} model, the "
+                           f"recipe trains {cfg.architecture}")
+    ours = dataclasses.asdict(architecture_config(cfg))
+    if meta["config"] != ours:
+        diff = sorted(k for k in ours if meta["config"].get(k) != ours[k])
+        raise BabilabError(f"init: {directory} was trained with other memory settings "
+                           f"({', '.join(diff)}); use the recipe it was trained with")
+    held = ("a whole backbone" if meta.get("backbone_saved") else
+            "LoRA adapters" if "lora" in meta else "memory parameters only")
+    if meta.get("backbone_saved") or ("lora" in meta) != (cfg.trainable == "lora"):
+        raise BabilabError(f"init: {directory} holds {held}, the recipe trains "
+                           f"{cfg.trainable}: start from parts trained the same way")
+    tensors = load_file(directory / WEIGHTS_FILE)
+    expected = model.memory_state_dict()
+    if set(tensors) != set(expected):
+        raise BabilabError(f"init: {directory / WEIGHTS_FILE} does not fit this model")
+    with torch.no_grad():
+        for name, value in tensors.items():
+            expected[name].copy_(value)
+    if "lora" in meta:
+        load_lora_tensors(model.backbone, load_file(directory / meta["lora"]["file"]),
+                          str(directory))
+    log.info("initialised the trained parts from %s", directory)
 
 
 def merge_lora(model: nn.Module) -> nn.Module:
@@ -600,5 +664,5 @@ def _link(link: Path, target: str) -> None:
     os.replace(tmp, link)
 
 
-__all__ = ["RunState", "TrainResult", "architecture_config", "build_model", "evaluate",
-           "export_model", "merge_lora", "train"]
+__all__ = ["RunState", "TrainResult", "architecture_config", "backbone_source", "build_model",
+           "evaluate", "export_model", "init_from", "merge_lora", "train"]
