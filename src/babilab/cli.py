@@ -232,6 +232,22 @@ def export(
     typer.echo(f"wrote {len(export_babilong(run, out))} files under {out}")
 
 
+@app.command("import")
+def import_(
+    pred_dir: Annotated[Path, typer.Argument(help="BABILong predictions: a folder of "
+                                                  "<org>/<model>/<task>_<length>_<config>.csv, "
+                                                  "or one model's folder")],
+    run: Annotated[Path, typer.Option(help="run folder; importing the same files again adds nothing")],
+) -> None:
+    """Store published BABILong predictions in a run, as that model's predictions."""
+    from .runs import import_babilong
+
+    for s in import_babilong(pred_dir, run):
+        typer.echo(f"{s.label}: {s.new} new predictions, {s.skipped} already stored, from "
+                   f"{s.files} files -> {run}")
+    typer.echo(f"score them: babilab rescore {run} (or babilab report {run})")
+
+
 @app.command("train")
 def train_(
     recipe: Annotated[Path, typer.Argument(help="a training recipe (YAML), e.g. recipes/cpu_smoke.yaml")],

@@ -56,12 +56,17 @@ def prediction_of(sample: Sample, suite: str, config: PromptConfig, answerer: An
 def record_run(run_dir: Path, suite: Suite, answerer: Answerer, configs: list[PromptConfig],
                model_spec: str) -> None:
     """Keep a readable note of what each model in this run folder was asked to do."""
-    path = run_dir / RUN_FILE
-    info = json.loads(path.read_text()) if path.exists() else {"models": {}}
-    info["models"][answerer.label] = {
+    note_model(run_dir, answerer.label, {
         "spec": model_spec, "fingerprint": answerer.fingerprint, "suite": str(suite.path),
         "suite_fingerprint": suite.fingerprint, "prompt_configs": [c.name for c in configs],
-    }
+    })
+
+
+def note_model(run_dir: Path, label: str, note: dict) -> None:
+    """Write one model's entry of RUN/run.json (replacing its old one), atomically."""
+    path = run_dir / RUN_FILE
+    info = json.loads(path.read_text()) if path.exists() else {"models": {}}
+    info["models"][label] = note
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)

@@ -134,5 +134,10 @@ class RunStore:
             p["extra"] = json.loads(p["extra"]) if p["extra"] else None
             yield Prediction(**p)
 
+    def fingerprints(self, model: str) -> set[str]:
+        """The model fingerprints stored under one label."""
+        sql = "SELECT DISTINCT model_fingerprint FROM predictions WHERE model = ?"
+        return {f for (f,) in self.db.execute(sql, (model,))}
+
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM predictions").fetchone()[0]
