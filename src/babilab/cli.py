@@ -197,15 +197,27 @@ def eval_(
     print_summary(score_run(run, mode))
 
 
+EFFECTIVE_HELP = ("when a length counts as handled, for the effective context length: "
+                  "relative:F (accuracy at least F times the task's 0k accuracy, or its "
+                  "shortest length's) or absolute:F (at least F, e.g. absolute:0.5 for 50%)")
+
+
+def effective_rule(text: str):
+    from .scoring import EffectiveRule
+
+    return EffectiveRule.parse(text)
+
+
 @app.command()
 def rescore(
     run: Annotated[Path, typer.Argument(help="a run folder")],
     mode: Annotated[str, typer.Option(help="babilong (the official metric) or strict")] = "babilong",
+    effective_threshold: Annotated[str, typer.Option(help=EFFECTIVE_HELP)] = "relative:0.85",
 ) -> None:
     """Score stored predictions again, without running any model."""
     from .runs import score_run
 
-    print_summary(score_run(run, mode))
+    print_summary(score_run(run, mode, effective_rule(effective_threshold)))
     typer.echo(f"wrote {run / f'scores_{mode}.csv'} and {run / f'summary_{mode}.json'}")
 
 
@@ -214,11 +226,14 @@ def report(
     run: Annotated[Path, typer.Argument(help="a run folder")],
     mode: Annotated[str, typer.Option(help="babilong or strict")] = "babilong",
     out: Annotated[Path | None, typer.Option(help="output folder (default RUN/report)")] = None,
+    effective_threshold: Annotated[str, typer.Option(help=EFFECTIVE_HELP)] = "relative:0.85",
 ) -> None:
-    """Heatmaps, tables and one HTML page from a run's predictions."""
+    """Heatmaps, tables and one HTML page from a run's predictions; prints the summary."""
     from .report import build_report
 
-    typer.echo(f"report: {build_report(run, mode, out)}")
+    index = build_report(run, mode, out, effective_rule(effective_threshold))
+    print_summary(json.loads((index.parent / f"summary_{mode}.json").read_text()))
+    typer.echo(f"report: {index}")
 
 
 @app.command()
@@ -282,14 +297,26 @@ def train_(
 
 
 def print_summary(summary: dict) -> None:
+    """Per model: accuracy per task and length, each task's effective context length, and the
+    qa1-qa5 row as the leaderboard prints it; then the effective-length rule in words."""
+    from .scoring import EffectiveRule, effective_label
+
     for model, s in summary["models"].items():
         lengths = s["lengths"]
         typer.echo(f"\n{model} ({summary['mode']} metric, best prompt configuration per task)")
-        typer.echo("task   " + "".join(f"{n:>8}" for n in lengths))
+        typer.echo("task   " + "".join(f"{n:>8}" for n in lengths) + f"{'effective':>11}")
         for task in s["tasks"]:
             cells = [s["cells"].get(f"{task}/{n}") for n in lengths]
+            effective = effective_label(s["effective_length"][task], at_least=">=")
             typer.echo(f"{task:<7}" + "".join(f"{c['accuracy']:>8.1f}" if c else f"{'':>8}"
-                                               for c in cells))
+                                               for c in cells) + f"{effective:>11}")
+        if any(v is not None for v in s["leaderboard"].values()):
+            typer.echo("qa1-5  " + "".join(f"{'' if v is None else v:>8}"
+                                           for v in s["leaderboard"].values())
+                       + "  (leaderboard rounding)")
+    if summary["models"]:
+        rule = EffectiveRule.parse(summary["effective_rule"]["rule"])
+        typer.echo("\n" + rule.describe(at_least=">="))
 
 
 class typer_progress:

@@ -1,7 +1,8 @@
-"""Scoring answers: the official BABILong metric, a strict metric, and leaderboard aggregation.
+"""Scoring answers: the official BABILong metric, a strict metric, leaderboard aggregation and
+the effective context length.
 
 `babilong` mode is a line-for-line reimplementation of `booydar/babilong` `babilong/metrics.py`
-(shared/reference/babilong.md §3), quirks included, so scores match the published leaderboard:
+(BABILong, arXiv 2406.10149), quirks included, so scores match the published leaderboard:
   - only the text before the first "." counts (and before "<context>" / "<example>");
   - its cut at "Question" runs after lower-casing, so it never fires (reproduced, not fixed);
   - labels are found by *substring*: "none" also contains "one", so qa7 "none" is never right,
@@ -14,6 +15,10 @@
 match whole words only, the output is cut at the first sentence end, newline, "question",
 "<context>" or "<example>" in any case, spaces around commas are ignored ("n, w" is "n,w"),
 and a list target must be matched as a set.
+
+Aggregation follows the leaderboard (best prompt configuration per task, then the qa1-qa5
+row, rounded as published); the effective context length of a task is the longest length
+up to which its accuracy stays at or above a threshold (`EffectiveRule.describe` says how).
 
 This module knows nothing about models or where outputs came from.
 """
@@ -173,11 +178,132 @@ def best_config_per_task(by_config: dict[str, dict[tuple[str, str], Cell]],
     return {task: config for task, (_, config) in best.items()}
 
 
+LEADERBOARD_TASKS = ("qa1", "qa2", "qa3", "qa4", "qa5")
+
+
 def leaderboard_average(table: dict[tuple[str, str], Cell], lengths: list[str],
-                        tasks: tuple[str, ...] = ("qa1", "qa2", "qa3", "qa4", "qa5")) -> dict[str, float]:
-    """Per length, the mean accuracy over qa1-qa5; -1 when any of them is missing."""
+                        tasks: tuple[str, ...] = LEADERBOARD_TASKS) -> dict[str, float]:
+    """Per length, the exact mean accuracy over qa1-qa5; -1 when any of them is missing."""
     out = {}
     for length in lengths:
         cells = [table.get((task, length)) for task in tasks]
         out[length] = -1.0 if any(c is None for c in cells) else sum(c.accuracy for c in cells) / len(cells)
     return out
+
+
+def leaderboard_row(table: dict[tuple[str, str], Cell], lengths: list[str],
+                    tasks: tuple[str, ...] = LEADERBOARD_TASKS) -> dict[str, int | None]:
+    """Per length, the number BABILong's leaderboard prints; None when a task is missing.
+
+    Each task's accuracy is rounded to a whole percent first (half to even, as pandas'
+    `round()` in the reference's tables), then the qa1-qa5 mean of those whole numbers is
+    rounded. Why this rule: it is the only one of those tried that reproduces the published
+    Mistral-7B-Instruct-v0.2 row (60 56 52 49 45 42 37 at 0k-32k; BABILong, arXiv 2406.10149,
+    github.com/booydar/babilong README) from its published predictions. Rounding the exact
+    mean (`leaderboard_average`) gives 53 at 2k (52.54), truncating it gives 59 at 0k, and a
+    best configuration per (task, length) instead of per task gives 62 at 0k.
+    """
+    out: dict[str, int | None] = {}
+    for length in lengths:
+        cells = [table.get((task, length)) for task in tasks]
+        if any(c is None for c in cells):
+            out[length] = None
+        else:  # five whole numbers: their mean is never exactly half-way, so no tie to break
+            out[length] = round(sum(round(c.accuracy) for c in cells) / len(cells))
+    return out
+
+
+# --- effective context length ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EffectiveRule:
+    """When does a length count as handled? `relative`: accuracy at or above `value` times the
+    task's accuracy at its shortest length (0k when there is one); `absolute`: at or above
+    `value` (a fraction: 0.5 is 50%)."""
+
+    kind: str = "relative"
+    value: float = 0.85
+
+    def __post_init__(self):
+        if self.kind not in ("relative", "absolute"):
+            raise BabilabError(f"effective-length threshold kind {self.kind!r}: use relative or "
+                               "absolute, e.g. relative:0.85 or absolute:0.5")
+        if not 0 <= self.value <= 1:
+            raise BabilabError(f"effective-length threshold {self.value:g} is not a fraction in "
+                               "[0, 1]; write 0.5 for 50%, e.g. absolute:0.5")
+
+    @classmethod
+    def parse(cls, text: str) -> EffectiveRule:
+        """`relative:0.85` or `absolute:0.5`."""
+        kind, _, value = text.partition(":")
+        try:
+            number = float(value)
+        except ValueError:
+            raise BabilabError(f"effective-length threshold {text!r}: expected KIND:FRACTION, "
+                               "e.g. relative:0.85 (of the 0k accuracy) or absolute:0.5") from None
+        return cls(kind.strip(), number)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value:g}"
+
+    def describe(self, at_least: str = "≥") -> str:
+        """The rule in words, for the report and the printed summary."""
+        if self.kind == "relative":
+            bar = (f"at or above {100 * self.value:g}% of the task's own accuracy at 0k "
+                   "(at its shortest length when there is no 0k)")
+        else:
+            bar = f"at or above {100 * self.value:g}% accuracy"
+        return (f"Effective context length: the longest length L such that the accuracy at every "
+                f"length up to and including L is {bar}; a dip ends it even if a longer length "
+                f"recovers. {at_least}L: no longer length was measured, so it may be longer; "
+                "none: no length passes.")
+
+
+DEFAULT_EFFECTIVE_RULE = EffectiveRule()  # 85% of the shortest length's accuracy
+
+
+@dataclass(frozen=True)
+class EffectiveLength:
+    length: str | None  # None: no length passes
+    threshold: float | None  # accuracy (%) a length needs; None: nothing measured
+    at_least: bool  # the run ended at an unmeasured length (or the longest): may be longer
+
+
+_FLOAT_NOISE = 1e-9  # 0.85 * 40.0 is 34.00000000000001: a 34.0 must still pass
+
+
+def effective_length(accuracy: dict[str, float], lengths: list[str],
+                     rule: EffectiveRule = DEFAULT_EFFECTIVE_RULE) -> EffectiveLength:
+    """The longest of `lengths` (shortest first) up to which every accuracy (%) passes `rule`.
+
+    The run stops at the first length not known to pass: a failing one gives an exact answer;
+    one with no accuracy (a gap, or past the task's longest length) gives a lower bound.
+    Under a relative rule a task at 0% at its shortest length has no effective length.
+    """
+    measured = [n for n in lengths if n in accuracy]
+    if not measured:
+        return EffectiveLength(None, None, False)
+    if rule.kind == "relative":
+        reference = accuracy[measured[0]]
+        if reference <= 0:
+            return EffectiveLength(None, 0.0, False)
+        threshold = rule.value * reference
+    else:
+        threshold = 100 * rule.value
+    longest = None
+    for n in lengths[lengths.index(measured[0]):]:  # a task may start after the model's shortest
+        if n not in accuracy:
+            return EffectiveLength(longest, threshold, longest is not None)
+        if accuracy[n] < threshold - _FLOAT_NOISE:
+            return EffectiveLength(longest, threshold, False)
+        longest = n
+    return EffectiveLength(longest, threshold, True)
+
+
+def effective_label(effective: dict, at_least: str = "≥") -> str:
+    """`4k`, `≥8k` (a lower bound: nothing longer was measured) or `none`, from an
+    `EffectiveLength` as a dict; `at_least` is the sign written before a lower bound."""
+    if effective["length"] is None:
+        return "none"
+    return (at_least if effective["at_least"] else "") + effective["length"]

@@ -3,11 +3,13 @@
     build_report(run_dir)            # -> run_dir/report/index.html (+ PNG, CSV, JSON files)
 
 Per model: the task x length table of the leaderboard (best prompt configuration per task,
-with n and a 95% interval per cell), the qa1-qa5 average per length, accuracy by
+with n and a 95% interval per cell) with each task's effective context length, the qa1-qa5
+average per length (exact, and rounded as the leaderboard prints it), accuracy by
 supporting-fact depth x length (lost in the middle), accuracy by depth quartile, and the
 over-window / failed / truncated counts; for retrieval (rag) models, recall@k of the
-supporting facts by task x length. Everything comes from stored predictions; the
-report never runs a model. Model outputs are HTML-escaped.
+supporting facts by task x length. A model is a label and its settings fingerprint: two
+settings of one label get two sections (`runs.results.model_names`). Everything comes from
+stored predictions; the report never runs a model. Model outputs are HTML-escaped.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from ..runs.results import score_predictions, summarize
+from ..runs.results import by_model, score_predictions, summarize
 from ..runs.store import RunStore
-from ..scoring import cell_of
+from ..scoring import DEFAULT_EFFECTIVE_RULE, EffectiveRule, cell_of, effective_label
 from .plots import depth_bin, depth_rows, heatmap_png, lines_png
 
 QUARTILES = ("0-25%", "25-50%", "50-75%", "75-100%")
@@ -49,7 +51,8 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def build_report(run_dir: Path | str, mode: str = "babilong", out: Path | str | None = None) -> Path:
+def build_report(run_dir: Path | str, mode: str = "babilong", out: Path | str | None = None,
+                 rule: EffectiveRule = DEFAULT_EFFECTIVE_RULE) -> Path:
     """Write the HTML report and its files; returns the path of index.html."""
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report"
@@ -57,13 +60,14 @@ def build_report(run_dir: Path | str, mode: str = "babilong", out: Path | str | 
     with RunStore(run_dir, create=False) as store:
         predictions = list(store.predictions())
     scored = score_predictions(predictions, mode)
-    summary = summarize(scored, mode)
+    summary = summarize(scored, mode, rule)
+    scored_by_model = by_model(scored)
     (out / f"summary_{mode}.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     sections = []
     for model, s in summary["models"].items():
         tasks, lengths = s["tasks"], s["lengths"]
-        mine = [x for x in scored if x.prediction.model == model]
+        mine = scored_by_model[model]
         grid = [[s["cells"].get(f"{t}/{n}", {}).get("accuracy") for n in lengths] for t in tasks]
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
         with open(out / f"{safe}_{mode}_task_by_length.csv", "w", newline="") as f:
@@ -76,9 +80,7 @@ def build_report(run_dir: Path | str, mode: str = "babilong", out: Path | str | 
         (out / f"{safe}_{mode}_task_by_length.png").write_bytes(task_png)
         depth_grid, quartile_grid = depth_tables(mine, lengths)
         parts = [f"<h2>{html.escape(model)}</h2>", _img(task_png, f"{model} task x length")]
-        avg = s["qa1_qa5_average"]
-        parts.append("<p>qa1-qa5 average per length: " + ", ".join(
-            f"{n}: {'n/a' if v < 0 else f'{v:.1f}'}" for n, v in avg.items()) + "</p>")
+        parts.append(averages_paragraph(s))
         parts.append(cells_table(s, tasks, lengths))
         if s.get("retrieval"):
             parts.append(recall_table(s["retrieval"], tasks, lengths))
@@ -96,10 +98,29 @@ def build_report(run_dir: Path | str, mode: str = "babilong", out: Path | str | 
         sections.append("\n".join(parts))
 
     page = PAGE.format(title=html.escape(f"babilab report: {run_dir.name}"), mode=mode,
-                       n=len(predictions), body="\n<hr>\n".join(sections) or "<p>No predictions.</p>")
+                       n=len(predictions), effective=html.escape(summary["effective_rule"]["text"]),
+                       body="\n<hr>\n".join(sections) or "<p>No predictions.</p>")
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def averages_paragraph(s: dict) -> str:
+    """The qa1-qa5 mean per length, exact and as the leaderboard prints it."""
+    exact = ", ".join(f"{n}: {'n/a' if v < 0 else f'{v:.1f}'}"
+                      for n, v in s["qa1_qa5_average"].items())
+    printed = " ".join("n/a" if v is None else str(v) for v in s["leaderboard"].values())
+    return (f"<p>qa1-qa5 average per length: {html.escape(exact)}. As the BABILong leaderboard "
+            f"prints it (each task rounded to a whole percent, then their mean, rounded): "
+            f"{html.escape(printed)}.</p>")
+
+
+def effective_cell(effective: dict) -> str:
+    """One task's effective context length, its threshold in the tooltip."""
+    if effective["threshold"] is None:
+        return "<td></td>"
+    title = f"needs {effective['threshold']:.1f}% at every length up to it"
+    return f'<td title="{html.escape(title)}">{html.escape(effective_label(effective))}</td>'
 
 
 def cells_table(s: dict, tasks: list[str], lengths: list[str]) -> str:
@@ -112,10 +133,10 @@ def cells_table(s: dict, tasks: list[str], lengths: list[str]) -> str:
             tds.append("<td></td>" if c is None else
                        f'<td title="95% CI {c["ci_low"]:.0f}-{c["ci_high"]:.0f}">'
                        f'{c["accuracy"]:.1f}<small> (n={c["n"]})</small></td>')
-        rows.append(f"<tr><th>{t}</th>{''.join(tds)}<td><small>"
-                    f"{html.escape(s['best_config'][t])}</small></td></tr>")
-    return (f"<table><tr><th>task</th>{head}<th>best prompt configuration</th></tr>"
-            f"{''.join(rows)}</table>")
+        rows.append(f"<tr><th>{t}</th>{''.join(tds)}{effective_cell(s['effective_length'][t])}"
+                    f"<td><small>{html.escape(s['best_config'][t])}</small></td></tr>")
+    return (f"<table><tr><th>task</th>{head}<th>effective length</th>"
+            f"<th>best prompt configuration</th></tr>{''.join(rows)}</table>")
 
 
 def recall_table(retrieval: dict, tasks: list[str], lengths: list[str]) -> str:
@@ -167,7 +188,10 @@ img {{ display: block; margin: 1em 0; max-width: 100%; }}
 </style></head>
 <body><h1>{title}</h1>
 <p>{n} predictions; scored with the <b>{mode}</b> metric. Each cell uses the prompt
-configuration that is best for its task over all lengths, as the BABILong leaderboard does.</p>
+configuration that is best for its task over all lengths, as the BABILong leaderboard does.
+A model is its label and its settings fingerprint: one label run with two settings is shown
+as two models, <i>label@fingerprint</i>, never pooled.</p>
+<p>{effective}</p>
 {body}
 </body></html>
 """

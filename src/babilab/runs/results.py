@@ -4,8 +4,14 @@
 --mode strict` costs seconds) and writes `scores_<mode>.csv` (one row per prediction) and
 `summary_<mode>.json` (per model: cells with accuracy, n and a 95% interval per prompt
 configuration, the leaderboard's best configuration per task, the qa1-qa5 average per
-length, and for retrieval answerers recall@k per cell). `export_babilong` writes BABILong's
-prediction layout for leaderboard submissions.
+length, exact and as the leaderboard prints it, the effective context length per task, and
+for retrieval answerers recall@k per cell). `export_babilong` writes BABILong's prediction
+layout for leaderboard submissions.
+
+A model is its label *and* its fingerprint (the answerer and its decoding settings): the
+same label run with two settings is two models, never pooled into one cell. A label with
+one fingerprint in the run keeps its plain name; one with several is named
+`label@<fingerprint prefix>` for each (`model_names`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,16 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..scoring import aggregate, best_config_per_task, leaderboard_average, score_answer
+from ..scoring import (
+    DEFAULT_EFFECTIVE_RULE,
+    EffectiveRule,
+    aggregate,
+    best_config_per_task,
+    effective_length,
+    leaderboard_average,
+    leaderboard_row,
+    score_answer,
+)
 from ..suite.files import sort_lengths, sort_tasks
 from .store import Prediction, RunStore
 
@@ -54,41 +69,86 @@ def retrieval_cells(rows: list[Scored], best: dict[str, str]) -> dict[str, dict]
             for key, xs in sorted(groups.items())}
 
 
-def summarize(scored: list[Scored], mode: str) -> dict:
-    by_model: dict[str, list[Scored]] = defaultdict(list)
+def model_names(identities: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(label, fingerprint) -> the name a summary, report or export shows for it."""
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for label, fingerprint in sorted(identities):
+        by_label[label].append(fingerprint)
+    names = {}
+    for label, fingerprints in by_label.items():
+        short = {f[:8] for f in fingerprints}
+        for f in fingerprints:
+            if len(fingerprints) == 1:
+                names[(label, f)] = label
+            else:  # prefixes that collide would pool again under one name: use the whole one
+                names[(label, f)] = f"{label}@{f[:8] if len(short) == len(fingerprints) else f}"
+    return names
+
+
+def by_model(scored: list[Scored]) -> dict[str, list[Scored]]:
+    """Scored predictions per model name, models in the order they were first stored."""
+    names = model_names({(s.prediction.model, s.prediction.model_fingerprint) for s in scored})
+    groups: dict[str, list[Scored]] = defaultdict(list)
     for s in scored:
-        by_model[s.prediction.model].append(s)
-    summary: dict = {"mode": mode, "models": {}}
-    for model, rows in by_model.items():
-        cells = aggregate((s.prediction.prompt_config, s.prediction.task, s.prediction.length,
-                           s.correct) for s in rows)
-        lengths = sort_lengths(s.prediction.length for s in rows)
-        best = best_config_per_task(cells, lengths)
-        table = {(t, n): cells[cfg][(t, n)] for t, cfg in best.items() for n in lengths
-                 if (t, n) in cells[cfg]}
-        flags = defaultdict(lambda: {"over_window": 0, "failed": 0, "truncated": 0})
-        for s in rows:
-            f = flags[f"{s.prediction.task}/{s.prediction.length}"]
-            f["over_window"] += s.prediction.over_window
-            f["failed"] += s.prediction.error is not None
-            f["truncated"] += s.prediction.truncated
-        summary["models"][model] = {
-            "tasks": sort_tasks(t for t, _ in table),
-            "lengths": lengths,
-            "best_config": best,
-            "cells": {f"{t}/{n}": asdict(c) for (t, n), c in sorted(table.items())},
-            "by_config": {cfg: {f"{t}/{n}": asdict(c) for (t, n), c in sorted(cs.items())}
-                          for cfg, cs in cells.items()},
-            "qa1_qa5_average": leaderboard_average(table, lengths),
-            "flags": dict(flags),
-        }
-        retrieval = retrieval_cells(rows, best)
-        if retrieval:  # retrieval answerers only: recall@k next to accuracy
-            summary["models"][model]["retrieval"] = retrieval
+        groups[names[(s.prediction.model, s.prediction.model_fingerprint)]].append(s)
+    return dict(groups)
+
+
+def cell_flags(rows: list[Scored]) -> dict[str, dict[str, int]]:
+    flags = defaultdict(lambda: {"over_window": 0, "failed": 0, "truncated": 0})
+    for s in rows:
+        f = flags[f"{s.prediction.task}/{s.prediction.length}"]
+        f["over_window"] += s.prediction.over_window
+        f["failed"] += s.prediction.error is not None
+        f["truncated"] += s.prediction.truncated
+    return dict(flags)
+
+
+def effective_lengths(table: dict, tasks: list[str], lengths: list[str],
+                      rule: EffectiveRule) -> dict[str, dict]:
+    """Per task, the effective context length of its leaderboard cells."""
+    return {t: asdict(effective_length({n: c.accuracy for (task, n), c in table.items() if task == t},
+                                       lengths, rule))
+            for t in tasks}
+
+
+def summarize_model(rows: list[Scored], rule: EffectiveRule) -> dict:
+    first = rows[0].prediction
+    cells = aggregate((s.prediction.prompt_config, s.prediction.task, s.prediction.length,
+                       s.correct) for s in rows)
+    lengths = sort_lengths(s.prediction.length for s in rows)
+    best = best_config_per_task(cells, lengths)
+    table = {(t, n): cells[cfg][(t, n)] for t, cfg in best.items() for n in lengths
+             if (t, n) in cells[cfg]}
+    tasks = sort_tasks(t for t, _ in table)
+    summary = {
+        "label": first.model,
+        "fingerprint": first.model_fingerprint,
+        "tasks": tasks,
+        "lengths": lengths,
+        "best_config": best,
+        "cells": {f"{t}/{n}": asdict(c) for (t, n), c in sorted(table.items())},
+        "by_config": {cfg: {f"{t}/{n}": asdict(c) for (t, n), c in sorted(cs.items())}
+                      for cfg, cs in cells.items()},
+        "qa1_qa5_average": leaderboard_average(table, lengths),
+        "leaderboard": leaderboard_row(table, lengths),
+        "effective_length": effective_lengths(table, tasks, lengths, rule),
+        "flags": cell_flags(rows),
+    }
+    retrieval = retrieval_cells(rows, best)
+    if retrieval:  # retrieval answerers only: recall@k next to accuracy
+        summary["retrieval"] = retrieval
     return summary
 
 
-def score_run(run_dir: Path | str, mode: str = "babilong") -> dict:
+def summarize(scored: list[Scored], mode: str, rule: EffectiveRule = DEFAULT_EFFECTIVE_RULE) -> dict:
+    return {"mode": mode,
+            "effective_rule": {"rule": str(rule), "text": rule.describe()},
+            "models": {name: summarize_model(rows, rule) for name, rows in by_model(scored).items()}}
+
+
+def score_run(run_dir: Path | str, mode: str = "babilong",
+              rule: EffectiveRule = DEFAULT_EFFECTIVE_RULE) -> dict:
     """Score all predictions of a run; writes scores_<mode>.csv and summary_<mode>.json."""
     run_dir = Path(run_dir)
     with RunStore(run_dir, create=False) as store:
@@ -96,24 +156,29 @@ def score_run(run_dir: Path | str, mode: str = "babilong") -> dict:
     scored = score_predictions(predictions, mode)
     with open(run_dir / f"scores_{mode}.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["model", "prompt_config", "task", "length", "sample_id", "target",
-                         "output", "correct", "depth", "over_window", "error"])
+        writer.writerow(["model", "model_fingerprint", "prompt_config", "task", "length",
+                         "sample_id", "target", "output", "correct", "depth", "over_window",
+                         "error"])
         for s in scored:
             p = s.prediction
-            writer.writerow([p.model, p.prompt_config, p.task, p.length, p.sample_id, p.target,
-                             p.output, int(s.correct), p.depth, int(p.over_window), p.error or ""])
-    summary = summarize(scored, mode)
+            writer.writerow([p.model, p.model_fingerprint, p.prompt_config, p.task, p.length,
+                             p.sample_id, p.target, p.output, int(s.correct), p.depth,
+                             int(p.over_window), p.error or ""])
+    summary = summarize(scored, mode, rule)
     (run_dir / f"summary_{mode}.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
 def export_babilong(run_dir: Path | str, out: Path | str) -> list[Path]:
-    """Write `<out>/<model>/<task>_<length>_<config>.csv` with `,target,output,question`."""
+    """Write `<out>/<model>/<task>_<length>_<config>.csv` with `,target,output,question`;
+    `<model>` is the model's name (`model_names`), so two settings of a label never share a file."""
     out = Path(out)
-    groups: dict[tuple[str, str, str, str], list[Prediction]] = defaultdict(list)
     with RunStore(run_dir, create=False) as store:
-        for p in store.predictions():
-            groups[(p.model, p.task, p.length, p.prompt_config)].append(p)
+        predictions = list(store.predictions())
+    names = model_names({(p.model, p.model_fingerprint) for p in predictions})
+    groups: dict[tuple[str, str, str, str], list[Prediction]] = defaultdict(list)
+    for p in predictions:
+        groups[(names[(p.model, p.model_fingerprint)], p.task, p.length, p.prompt_config)].append(p)
     written = []
     for (model, task, length, config), rows in sorted(groups.items()):
         path = out / model / f"{task}_{length}_{config}.csv"
