@@ -66,7 +66,7 @@ def test_parquet_is_readable_by_datasets(suite):
 def test_fingerprint_is_pinned():
     # Changing what a config means must bump a version; this pin catches accidental changes.
     cfg = GenerateConfig()
-    assert suite_fingerprint(cfg, "background-x")[:16] == "dfa5d2f913969d09"
+    assert suite_fingerprint(cfg, "background-x")[:16] == "f1e6f26878dafaf8"
     assert suite_fingerprint(cfg.model_copy(update={"placement": "spread"}), "background-x") != \
         suite_fingerprint(cfg, "background-x")
 

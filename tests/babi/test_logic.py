@@ -233,6 +233,39 @@ def test_qa18_blocks_and_support_order(generated):
         assert re.search(rf"\b{claimed_bigger}\b(?! of)", first)
 
 
+def _sizes(text: str) -> tuple[str, str]:
+    """'The box fits inside the chest.' -> ("chest", "box"): (bigger, smaller)."""
+    m = re.match(r"The (.+) fits inside the (.+)\.$", text)
+    return (m[2], m[1]) if m else re.match(r"The (.+) is bigger than the (.+)\.$", text).groups()
+
+
+def test_qa18_older_support_is_the_earliest_that_continues_the_newer(generated):
+    # The released rule: a chain ends at its newer statement and starts at the earliest
+    # statement before it that continues it, upwards or downwards.
+    for story, q, _ in questions(generated["qa18"]):
+        older, newer = sorted(q.supports)
+        big, small = _sizes(story.lines[newer - 1].text)
+        other = _sizes(story.lines[older - 1].text)
+        role = 0 if other[0] == small else 1  # 0: the older one is below the newer one
+        assert other[role] == (small, big)[role]
+        earlier = [i for i in range(1, older)
+                   if isinstance(story.lines[i - 1], Statement)
+                   and _sizes(story.lines[i - 1].text)[role] == (small, big)[role]]
+        assert not earlier, (q, earlier)
+
+
+def test_qa19_decoys_hang_off_the_path(generated):
+    """Each non-path statement links a path location to a location named nowhere else."""
+    for story, q, texts in questions(generated["qa19"]):
+        path = {w for text in texts for w in re.match(r"The (\w+) is \w+ of the (\w+)\.", text).groups()}
+        decoys = [re.match(r"The (\w+) is \w+ of the (\w+)\.", line.text).groups()
+                  for i, line in enumerate(story.lines, start=1)
+                  if isinstance(line, Statement) and i not in q.supports]
+        assert len(decoys) == 3
+        assert all(len(set(pair) & path) == 1 for pair in decoys), decoys
+        assert len({w for pair in decoys for w in pair} - path) == 3
+
+
 def test_qa19_supports_follow_the_path(generated):
     for _, q, texts in questions(generated["qa19"]):
         place, goal = re.match(r"How do you go from the (\w+) to the (\w+)\?", q.text).groups()

@@ -186,6 +186,16 @@ def test_qa5_each_template_names_the_latest_give_that_fits(question, answer, sup
     assert solve("qa5", QA5_STORY, question) == (answer, ((sup,),))
 
 
+def test_qa5_prefers_a_give_whose_object_has_not_changed_hands_since():
+    # As every released question: Bill's football went back, so the question means the apple.
+    story = numbered("Bill handed the apple to Jeff.", "Bill passed the football to Jeff.",
+                     "Jeff passed the football to Bill.")
+    assert solve("qa5", story, "What did Bill give to Jeff?") == ("apple", ((1,),))
+    # Both gives still current: ambiguous; the newer answers (the released label in 89 of
+    # 109 such questions; the other 20 are the documented quirk).
+    assert solve("qa5", story[:2], "What did Bill give to Jeff?") == ("football", ((2,),))
+
+
 def test_qa5_no_fitting_give_is_an_error():
     with pytest.raises(ValueError):
         solve("qa5", QA5_STORY, "What did Bill give to Fred?")
@@ -225,19 +235,21 @@ def test_qa7_counts_and_every_object_event_of_the_actor():
         solve("qa7", QA7_STORY, "How many objects is John carrying?")
 
 
-def test_qa8_lists_in_acquisition_order():
+def test_qa8_lists_objects_in_first_handling_order():
+    # As in the released data: an object keeps its place in the list from the first time
+    # the actor handled it, and the supports come grouped by object in that order.
     story = numbered(
         "Mary took the milk.",  # 1
         "Mary went to the kitchen.",  # 2
         "Mary grabbed the football there.",  # 3
         "Mary discarded the milk there.",  # 4
-        "Mary picked up the milk there.",  # 5: now after the football
+        "Mary picked up the milk there.",  # 5: got again, still listed first
         "John went to the kitchen.",  # 6
     )
-    assert solve("qa8", story, "What is Mary carrying?") == ("football,milk", ((1, 3, 4, 5),))
+    assert solve("qa8", story, "What is Mary carrying?") == ("milk,football", ((1, 4, 5, 3),))
     assert solve("qa8", story[:3], "What is Mary carrying?") == ("milk,football", ((1, 3),))
     story += [(7, "Mary left the football."), (8, "Mary dropped the milk there.")]
-    assert solve("qa8", story, "What is Mary carrying?") == ("nothing", ((1, 3, 4, 5, 7, 8),))
+    assert solve("qa8", story, "What is Mary carrying?") == ("nothing", ((1, 4, 5, 8, 3, 7),))
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -311,14 +323,19 @@ def test_qa3_supports_are_touch_then_two_descending_moves(generated):
 
 
 @pytest.mark.parametrize("task", ["qa7", "qa8"])
-def test_counting_supports_are_every_object_event_of_the_actor_ascending(task, generated):
+def test_counting_supports_are_every_object_event_of_the_actor(task, generated):
+    """qa7 lists them ascending; qa8 groups them by object, objects in the order the actor
+    first handled them (each object's events ascending), as the released data does."""
     for story, q in questions(generated(task)):
         actor = re.search(r"is ([A-Z][a-z]+) carrying", q.text).group(1)
         qid = story.lines.index(q) + 1
-        events = parse_events(story.statements_before(qid))
-        mine = [e.line_id for e in events
-                if e.kind != MOVE_KIND and actor in (e.actor, e.receiver)]
-        assert list(q.supports) == mine == sorted(mine)
+        events = [e for e in parse_events(story.statements_before(qid))
+                  if e.kind != MOVE_KIND and actor in (e.actor, e.receiver)]
+        if task == "qa7":
+            assert list(q.supports) == [e.line_id for e in events]
+        else:
+            objects = list(dict.fromkeys(e.obj for e in events))
+            assert list(q.supports) == [e.line_id for o in objects for e in events if e.obj == o]
 
 
 @pytest.mark.parametrize("task", ["qa2", "qa5", "qa6", "qa7", "qa8"])

@@ -146,10 +146,25 @@ def test_qa14_time_phrase_first_or_last_and_not_chronological():
     assert (got.answer, got.supports) == ("cinema", ((3, 6),))
 
 
+def test_qa14_a_place_visited_twice_means_the_latest_visit():
+    # The released rule: the latest visit by time slot, whichever was told first.
+    lines = ["Julie went to the school this morning.",
+             "Yesterday Julie went to the office.",
+             "This afternoon Julie travelled to the cinema.",
+             "This evening Julie went to the school."]
+    got = solve("qa14", lines[:2], "Where was Julie before the school?")
+    assert (got.answer, got.supports) == ("office", ((1, 2),))
+    got = solve("qa14", lines, "Where was Julie before the school?")
+    assert (got.answer, got.supports) == ("cinema", ((4, 3),))
+    # Only the latest visit counts: its slot before must be told, even if an earlier one's is.
+    with pytest.raises(ValueError, match="not told"):
+        solve("qa14", [*lines[:2], lines[3]], "Where was Julie before the school?")
+
+
 def test_qa14_needs_the_immediately_preceding_slot():
     # Yesterday and this afternoon are told, this morning is not: no answer yet.
     lines = ["Yesterday Fred went to the park.", "Fred moved to the school this afternoon."]
-    with pytest.raises(ValueError, match="no told move"):
+    with pytest.raises(ValueError, match="not told"):
         solve("qa14", lines, "Where was Fred before the school?")
     with pytest.raises(ValueError, match="two moves"):
         solve("qa14", ["Yesterday Fred went to the park.", "Fred went to the school yesterday."],

@@ -1,4 +1,4 @@
-"""qa14 time-reasoning: where was an actor before a place, across time slots (babi_spec.md §4 qa14).
+"""qa14 time-reasoning: where was an actor before a place, across time slots (Weston et al. 2015, task 14).
 
 World: actors Bill, Fred, Julie, Mary, the locations of qa10/qa14, and four time slots
 yesterday < this morning < this afternoon < this evening. Each actor has a timeline: one
@@ -8,9 +8,13 @@ move with its time phrase first (capitalised) or last, 50/50.
 
 Story: 10, 12 or 14 statements, the first question after 2, 4 or 6 of them, then one every
 2 statements (5 questions). Statements are not told in chronological order: the next one
-is drawn from all untold moves, preferring each actor's earliest untold slot. The question
-`Where was A before the L?` names A's move to L in slot s; the answer is A's place in slot
-s - 1, and both moves must already be told. Supporting ids: [move to L, move to L'].
+is drawn from all untold moves, preferring each actor's earliest untold slot.
+
+Question `Where was A before the L?`: the L is A's latest told visit to L (by time slot, so
+"before the school" after "this morning ... school" and "this evening ... school" means
+before this evening), and the answer is A's place in the slot before it, which must be told.
+Every released question follows this rule, visits to the same place twice included.
+Supporting ids: [move to L, move in the slot before].
 """
 
 from __future__ import annotations
@@ -37,9 +41,15 @@ GROW_WEIGHTS = (1.0, 1.3, 1.5)
 # OUT_OF_ORDER ** d: mostly chronological per actor, but "yesterday" is sometimes told
 # after "this afternoon".
 OUT_OF_ORDER = 0.5
-# Question weights by the asked pair of slots (yesterday->morning, morning->afternoon,
-# afternoon->evening), fitted to the released shares 58 / 28 / 14 %.
-PAIR_WEIGHTS = (1.0, 1.14, 2.2)
+# Which askable question comes: each is drawn with weight QUESTION_RECENCY[k], k the number
+# of statements after its newer support (QUESTION_RECENCY_TAIL beyond the table). The
+# maximum-likelihood weights on the released questions, given what was askable there, are
+# about even up to 5 back, with 4 back at half weight and rarely farther; from those, a few
+# rounds of "generate, rescale by released / generated" fit the released recency table
+# (34.8, 17.6, 24.1, 10.2, 6.5, 6.1 % for k = 0..5). (The time slots asked need no weights
+# of their own: the released shares 58 / 28 / 14 % come out as they are.)
+QUESTION_RECENCY = (1.0, 0.8, 1.05, 0.8, 0.4, 1.0, 0.08)
+QUESTION_RECENCY_TAIL = 0.01
 
 
 def _timelines(rng: random.Random, n_statements: int) -> dict[str, list[str]]:
@@ -67,20 +77,25 @@ def _say(rng: random.Random, actor: str, place: str, slot: int) -> str:
 
 def _askable(told: dict[str, dict[int, int]], timelines: dict[str, list[str]],
              ) -> list[tuple[str, int]]:
-    """(actor, slot s) whose moves in s - 1 and s are told and whose place in s names only
-    that move among the told moves with a told predecessor (so the question has one answer)."""
+    """(actor, slot s) whose moves in s - 1 and s are told and whose told moves after s
+    never go back to the place of s (so s is the latest told visit there)."""
     out = []
     for actor, slots in told.items():
         places = timelines[actor]
-        with_before = [s for s in slots if s > 0 and s - 1 in slots]
-        for s in with_before:
-            if sum(places[t] == places[s] for t in with_before) == 1:
+        for s in slots:
+            latest_visit = all(places[t] != places[s] for t in slots if t > s)
+            if s - 1 in slots and latest_visit:
                 out.append((actor, s))
     return out
 
 
+def _question_weight(story: StoryBuilder, supports: tuple[int, int]) -> float:
+    k = story.statements_back(max(supports))
+    return QUESTION_RECENCY[k] if k < len(QUESTION_RECENCY) else QUESTION_RECENCY_TAIL
+
+
 def _try_story(rng: random.Random) -> Story | None:
-    """One story, or None in the rare dead end where no question has a single answer."""
+    """One story, or None in the rare dead end where no question can be asked."""
     n_statements = weighted(rng, STORY_LENGTHS, LENGTH_WEIGHTS)
     first_question = n_statements - 8  # then every 2 statements: 5 questions in all
     timelines = _timelines(rng, n_statements)
@@ -108,15 +123,16 @@ def _try_story(rng: random.Random) -> Story | None:
             askable = _askable(told, timelines)
             if not askable:
                 return None
-            actor, s = weighted(rng, askable, [PAIR_WEIGHTS[s - 1] for _, s in askable])
+            supports = [(told[a][s], told[a][s - 1]) for a, s in askable]
+            (actor, s), ids = weighted(rng, list(zip(askable, supports, strict=True)),
+                                       [_question_weight(story, ids) for ids in supports])
             places = timelines[actor]
-            story.ask(f"Where was {actor} before the {places[s]}?", places[s - 1],
-                      [told[actor][s], told[actor][s - 1]])
+            story.ask(f"Where was {actor} before the {places[s]}?", places[s - 1], ids)
     return story.build()
 
 
 def generate_story(rng: random.Random) -> Story:
-    while True:  # a dead end (every told pair ambiguous) is rare; draw again
+    while True:  # a dead end (nothing askable at a question) is rare; draw again
         story = _try_story(rng)
         if story is not None:
             return story
@@ -140,10 +156,10 @@ def _parse(text: str) -> tuple[str, str, int]:
 
 
 def solve(statements: list[tuple[int, str]], question: str) -> Solution:
-    """A's place in the slot just before the slot in which A went to L.
+    """A's place in the slot just before A's latest told move to L (latest by time slot).
 
-    Every move of A to L whose preceding slot is told is a candidate; they must agree on
-    the answer. Supports are [move to L, move in the slot before].
+    Supports are [move to L, move in the slot before]. Raises ValueError when that slot's
+    move is not told.
     """
     q = _QUESTION_RE.match(question)
     if not q:
@@ -156,12 +172,11 @@ def solve(statements: list[tuple[int, str]], question: str) -> Solution:
         if slot in moves:
             raise ValueError(f"{actor} has two moves {TIMES[slot]}: {text!r}")
         moves[slot] = (place, line_id)
-    found = [(moves[s - 1][0], (line_id, moves[s - 1][1]))
-             for s, (place, line_id) in sorted(moves.items())
-             if place == q["location"] and s - 1 in moves]
-    if not found:
-        raise ValueError(f"no told move of {q['actor']} before one to the {q['location']}")
-    answers = {answer for answer, _ in found}
-    if len(answers) > 1:
-        raise ValueError(f"ambiguous {question!r}: {' or '.join(sorted(answers))}")
-    return Solution(found[0][0], tuple(supports for _, supports in found))
+    visits = [slot for slot, (place, _) in moves.items() if place == q["location"]]
+    if not visits:
+        raise ValueError(f"{q['actor']} never went to the {q['location']} before {question!r}")
+    latest = max(visits)
+    if latest - 1 not in moves:
+        raise ValueError(f"{question!r}: the slot before {q['actor']}'s latest visit is not told")
+    before, before_id = moves[latest - 1]
+    return Solution(before, ((moves[latest][1], before_id),))

@@ -1,4 +1,4 @@
-"""qa18 size-reasoning: yes/no size comparisons through a 2-fact chain (babi_spec.md §4 qa18).
+"""qa18 size-reasoning: yes/no size comparisons through a 2-fact chain (Weston et al. 2015, task 18).
 
 Hidden order: chocolate < box of chocolates < the four big containers, in a random order per
 story. Statements are true comparisons of a random pair, worded "The X fits inside the Y." or
@@ -7,14 +7,22 @@ story. Statements are true comparisons of a random pair, worded "The X fits insi
 Story: blocks of 5 statements. After a block, if some two statements chain (X > M, M > Y),
 a group of 5 questions follows and the story ends; otherwise another block comes. Rarely
 (1.7% of released stories) a shorter group of 1-4 questions comes first and the story goes
-on with another block. Each question picks a chain (a pair of statements, so a repeated
-statement makes its chain likelier and either copy may be cited) and one of four forms:
-"Is the X bigger than the Y?" (yes), "Is the Y bigger than the X?" (no), "Does the Y fit in
-the X?" (yes), "Does the X fit in the Y?" (no).
+on with another block. Each question picks a chain and one of four forms: "Is the X bigger
+than the Y?" (yes), "Is the Y bigger than the X?" (no), "Does the Y fit in the X?" (yes),
+"Does the X fit in the Y?" (no).
 
-Supports: the spec accepts the two chain statements in either order. The released data (as
-far as we read it) always cites first the statement naming the object that the question asks
-to be the bigger one ("Is the P bigger..." -> P, "Does ... fit in the Q?" -> Q); we do too.
+Chains, as in every released question: a chain is a statement together with the *earliest*
+statement before it that continues it, upwards or downwards; so each statement ends at most
+two chains, and a repeated statement is cited at its first telling unless the chain ends
+at the repeat. Questions draw among these chains, the story's first chain with weight
+FIRST_CHAIN_WEIGHT and every other with 1. On the released questions the maximum-likelihood
+weight is 2; with our statement draws 2.5 reproduces the released recency table (newest
+support 0-4 statements back: 31.0, 26.8, 21.6, 16.0, 4.0 %), where uniform draws put 36% in
+the last statement.
+
+Supports: the released data cites first the statement naming the object that the question
+asks to be the bigger one ("Is the P bigger..." -> P, "Does ... fit in the Q?" -> Q); we do
+too. The solver accepts any chain in either order.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import re
 from ..story import Story
 from ..vocab import SIZED_OBJECTS
 from . import Solution
-from .common import StoryBuilder
+from .common import StoryBuilder, weighted
 
 SMALL = ("chocolate", "box of chocolates")  # always the two smallest, in this order
 BIG = tuple(o for o in SIZED_OBJECTS if o not in SMALL)
@@ -38,12 +46,47 @@ EARLY_GROUP = 0.0172
 EARLY_GROUP_SIZES = (1, 2, 3, 4)
 EARLY_GROUP_WEIGHTS = (1, 4, 15, 14)
 GROUP = 5
+FIRST_CHAIN_WEIGHT = 2.5  # see the module docstring
 
 
 def _statement(rng: random.Random, big: str, small: str) -> str:
     if rng.random() < 0.5:
         return f"The {small} fits inside the {big}."
     return f"The {big} is bigger than the {small}."
+
+
+Fact = tuple[str, str, int]  # (bigger object, smaller object, line id)
+
+
+def _chains(said: list[Fact]) -> list[tuple[Fact, Fact]]:
+    """(X > M, M > Y) for each statement and the earliest earlier statement that continues
+    it, in story order: below it (the statement is X > M) first, then above it."""
+    chains = []
+    for j, (big, small, line_id) in enumerate(said):
+        below = next((f for f in said[:j] if f[0] == small), None)
+        above = next((f for f in said[:j] if f[1] == big), None)
+        if below:
+            chains.append(((big, small, line_id), below))
+        if above:
+            chains.append((above, (big, small, line_id)))
+    return chains
+
+
+def _draw_chain(rng: random.Random, chains: list[tuple[Fact, Fact]]) -> tuple[Fact, Fact]:
+    return weighted(rng, chains, [FIRST_CHAIN_WEIGHT] + [1.0] * (len(chains) - 1))
+
+
+def _ask(rng: random.Random, story: StoryBuilder, chain: tuple[Fact, Fact]) -> None:
+    (x, _, id_x), (_, y, id_y) = chain  # X > M > Y
+    form = int(rng.random() * 4)
+    if form == 0:
+        story.ask(f"Is the {x} bigger than the {y}?", "yes", [id_x, id_y])
+    elif form == 1:
+        story.ask(f"Is the {y} bigger than the {x}?", "no", [id_y, id_x])
+    elif form == 2:
+        story.ask(f"Does the {y} fit in the {x}?", "yes", [id_x, id_y])
+    else:
+        story.ask(f"Does the {x} fit in the {y}?", "no", [id_y, id_x])
 
 
 def generate_story(rng: random.Random) -> Story:
@@ -53,12 +96,12 @@ def generate_story(rng: random.Random) -> Story:
     pairs = [(ordered[j], ordered[i]) for i in range(6) for j in range(i + 1, 6)]  # (big, small)
 
     story = StoryBuilder("qa18")
-    said: list[tuple[str, str, int]] = []  # (big, small, id)
+    said: list[Fact] = []
     for block in range(1, MAX_BLOCKS + 1):
         for _ in range(BLOCK):
             big, small = rng.choice(pairs)
             said.append((big, small, story.say(_statement(rng, big, small))))
-        chains = [(s1, s2) for s1 in said for s2 in said if s1[1] == s2[0]]  # s1: X>M, s2: M>Y
+        chains = _chains(said)
         if not chains:
             if block == MAX_BLOCKS:  # no chain in 20 statements: very rare, draw a new story
                 return generate_story(rng)
@@ -66,16 +109,7 @@ def generate_story(rng: random.Random) -> Story:
         last = block == MAX_BLOCKS or rng.random() >= EARLY_GROUP
         size = GROUP if last else rng.choices(EARLY_GROUP_SIZES, weights=EARLY_GROUP_WEIGHTS)[0]
         for _ in range(size):
-            (x, _, id_x), (_, y, id_y) = rng.choice(chains)  # X > M > Y
-            form = int(rng.random() * 4)
-            if form == 0:
-                story.ask(f"Is the {x} bigger than the {y}?", "yes", [id_x, id_y])
-            elif form == 1:
-                story.ask(f"Is the {y} bigger than the {x}?", "no", [id_y, id_x])
-            elif form == 2:
-                story.ask(f"Does the {y} fit in the {x}?", "yes", [id_x, id_y])
-            else:
-                story.ask(f"Does the {x} fit in the {y}?", "no", [id_y, id_x])
+            _ask(rng, story, _draw_chain(rng, chains))
         if last:
             break
     return story.build()

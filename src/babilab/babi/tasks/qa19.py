@@ -1,12 +1,22 @@
-"""qa19 path-finding: the two moves from one location to another (babi_spec.md §4 qa19).
+"""qa19 path-finding: the two moves from one location to another (Weston et al. 2015, task 19).
 
 Story: 5 statements "The L1 is DIR of the L2." and one question "How do you go from the La to
-the Lb?" answered with two comma-joined letters ("s,w"). The six locations sit on distinct grid
-cells: a 2-step path La -> M -> Lb (the second step never reverses the first), then three decoy
-locations, each one step from a random location already placed. As in the bAbI generator, a
-decoy is refused if, counting every pair of grid neighbours as connected (stated or not), it
-would open a second way from La to Lb, so the path cannot be short-cut by geometry either.
-Each statement names the pair in a random order; the statements are shuffled.
+the Lb?" answered with two comma-joined letters ("s,w"). Six locations: a 2-step path
+La -> M -> Lb (the second step never reverses the first) and three decoys.
+
+The layout follows every released story: each decoy hangs off one of the three path
+locations (never off another decoy), in a direction not yet taken from there; anchor and
+direction are drawn uniformly and drawn again when the direction is taken. Nothing else is
+checked, so the decoys are leaves and the path is the only route the statements give; the
+grid geometry may disagree (in 43% of released stories a decoy sits next to both ends of a
+turn, in 7% two decoys share a cell), unlike the later public generator
+(facebookarchive/bAbI-tasks, PathFinding.lua), which refuses such decoys.
+
+Wording and order, fitted to the released stories: a path step names its outer end (La or
+Lb) first 56% of the time, a decoy statement names the decoy first 73% of the time; the two
+path statements sit later in the story than chance would put them (the last statement is
+one of them in 57% of released stories, against 40% for a shuffle), so their positions are
+drawn from the released table and the decoys fill the rest in random order.
 """
 
 from __future__ import annotations
@@ -18,79 +28,58 @@ from ..story import Story
 from ..vocab import DIRECTIONS, LOCATIONS, OPPOSITE
 from . import Solution
 from ._logic import adjacency, neighbours
-from .common import StoryBuilder
+from .common import StoryBuilder, weighted
 
 DECOYS = 3
-# Grid cells are ints x + 16 * y (|x|, |y| <= 5 here), so a step is one addition.
-_OFFSET = {"north": 16, "south": -16, "east": 1, "west": -1}
-_OFFSETS = tuple(_OFFSET.values())
+PATH_END_FIRST = 0.56  # a path statement names La or Lb first
+DECOY_FIRST = 0.73  # a decoy statement names the decoy first
+# Positions (1-5) of the two path statements and their shares (%) in the released stories;
+# which step takes which position is 50/50.
+PATH_POSITIONS = ((4, 5), (3, 5), (2, 5), (1, 5), (3, 4), (2, 4), (1, 4), (2, 3), (1, 3), (1, 2))
+PATH_POSITION_SHARES = (17.0, 14.4, 13.9, 11.6, 9.4, 7.9, 7.3, 6.5, 6.3, 5.6)
 
 
-def _bridge(cells: set[int], a: int, b: int) -> bool:
-    """Is the grid edge a-b a bridge: can a reach b only through that edge?
+def _stated(rng: random.Random, outer: str, direction: str, inner: str, outer_first: float) -> str:
+    """`outer` lies `direction` of `inner`, naming `outer` first with chance `outer_first`."""
+    if rng.random() < outer_first:
+        return adjacency(outer, direction, inner)
+    return adjacency(inner, OPPOSITE[direction], outer)
 
-    A 2-step path is the only way from source to target, counting every pair of grid
-    neighbours as connected, exactly when both of its edges are bridges.
-    """
-    seen = {a}
-    todo = [a]
-    while todo:
-        cell = todo.pop()
-        for off in _OFFSETS:
-            nxt = cell + off
-            if nxt in cells and nxt not in seen:
-                if nxt == b:
-                    if cell != a:
-                        return False
-                    continue
-                seen.add(nxt)
-                todo.append(nxt)
-    return True
+
+def _decoys(rng: random.Random, first: str, second: str) -> list[tuple[int, str]]:
+    """(index of the path location it hangs off, direction from there) for each decoy."""
+    taken = {0: {first}, 1: {OPPOSITE[first], second}, 2: {OPPOSITE[second]}}
+    out: list[tuple[int, str]] = []
+    while len(out) < DECOYS:
+        anchor, direction = int(rng.random() * 3), DIRECTIONS[int(rng.random() * 4)]
+        if direction not in taken[anchor]:
+            taken[anchor].add(direction)
+            out.append((anchor, direction))
+    return out
 
 
 def generate_story(rng: random.Random) -> Story:
     names = rng.sample(LOCATIONS, 6)  # source, middle, target, then the decoys
+    source, middle, target = names[:3]
     first = DIRECTIONS[int(rng.random() * 4)]
     second = rng.choice([d for d in DIRECTIONS if d != OPPOSITE[first]])
-    source = 0
-    middle = source + _OFFSET[first]
-    target = middle + _OFFSET[second]
-    cells = {source, middle, target}
-    placed = [source, middle, target]
-    edges = [(0, first, 1), (1, second, 2)]  # (index of from, direction, index of to)
-    while len(placed) < 3 + DECOYS:
-        # One draw picks the anchor and the direction (random.choice is slow in this loop).
-        k = int(rng.random() * 4 * len(placed))
-        direction = DIRECTIONS[k & 3]
-        cell = placed[k >> 2] + _OFFSET[direction]
-        if cell in cells:
-            continue
-        cells.add(cell)
-        # A cell touching only its anchor closes no cycle, so only look when it touches more.
-        touching = (cell + 1 in cells) + (cell - 1 in cells) + (cell + 16 in cells) \
-            + (cell - 16 in cells)
-        if touching > 1 and not (_bridge(cells, source, middle) and _bridge(cells, middle, target)):
-            cells.remove(cell)
-            continue
-        edges.append((k >> 2, direction, len(placed)))
-        placed.append(cell)
+    path = [_stated(rng, source, OPPOSITE[first], middle, PATH_END_FIRST),
+            _stated(rng, target, second, middle, PATH_END_FIRST)]
+    decoys = [_stated(rng, names[3 + i], direction, names[anchor], DECOY_FIRST)
+              for i, (anchor, direction) in enumerate(_decoys(rng, first, second))]
 
-    texts = []
-    for start, direction, end in edges:
-        # "end is direction of start", or the same fact from the other side.
-        if rng.random() < 0.5:
-            texts.append(adjacency(names[end], direction, names[start]))
-        else:
-            texts.append(adjacency(names[start], OPPOSITE[direction], names[end]))
-    order = list(range(len(texts)))
-    rng.shuffle(order)
-
+    positions = weighted(rng, PATH_POSITIONS, PATH_POSITION_SHARES)
+    step_at = dict(zip(positions, (0, 1) if rng.random() < 0.5 else (1, 0), strict=True))
+    rng.shuffle(decoys)
     story = StoryBuilder("qa19")
-    line_of = {}
-    for k in order:
-        line_of[k] = story.say(texts[k])
-    story.ask(f"How do you go from the {names[0]} to the {names[2]}?",
-              f"{first[0]},{second[0]}", [line_of[0], line_of[1]])
+    line_of_step = {}
+    for position in range(1, 3 + DECOYS):
+        if position in step_at:
+            line_of_step[step_at[position]] = story.say(path[step_at[position]])
+        else:
+            story.say(decoys.pop())
+    story.ask(f"How do you go from the {source} to the {target}?",
+              f"{first[0]},{second[0]}", [line_of_step[0], line_of_step[1]])
     return story.build()
 
 
