@@ -148,7 +148,13 @@ def load_yaml(path: Path) -> dict:
     return data
 
 
-@app.command("eval")
+EXIT_FAILED_PREDICTIONS = 3  # `eval` finished, but some predictions are stored as failed
+EVAL_EXIT_CODES = (f"Exit code 0: every prediction is stored; {EXIT_FAILED_PREDICTIONS}: some are "
+                   "stored as failed (server errors, timeouts, malformed replies) and running the "
+                   "same command again asks just those; 2: a usage or configuration error.")
+
+
+@app.command("eval", epilog=EVAL_EXIT_CODES)
 def eval_(
     suite: Annotated[Path, typer.Option(help="a suite folder made by `babilab generate`")],
     model: Annotated[str, typer.Option(help="oracle | heuristic:last-place | hf:ID_DIR_OR_GGUF | "
@@ -165,6 +171,9 @@ def eval_(
     max_new_tokens: Annotated[int | None, typer.Option(help="tokens to generate (default 20)")] = None,
     base_url: Annotated[str | None, typer.Option(help="openai: e.g. http://127.0.0.1:8000/v1")] = None,
     api_mode: Annotated[str | None, typer.Option(help="openai: chat or completions")] = None,
+    timeout: Annotated[float | None, typer.Option(help="openai: seconds a reply may take [120]")] = None,
+    retries: Annotated[int | None, typer.Option(help="openai: retries of a failed request [4]")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="openai: requests in flight [4]")] = None,
     truncate: Annotated[str | None, typer.Option(help="hf: 'left' to cut over-long prompts")] = None,
     dtype: Annotated[str | None, typer.Option(
         help="hf, memory models: auto (default: bfloat16 where the hardware has it, else "
@@ -186,6 +195,7 @@ def eval_(
     else:  # BABILong's full prompt; a completions endpoint takes raw text, so no chat template
         configs = [PromptConfig(chat_template=api_mode != "completions", system_prompt=system_prompt)]
     options = {"max_new_tokens": max_new_tokens, "base_url": base_url, "mode": api_mode,
+               "timeout_s": timeout, "retries": retries, "concurrency": concurrency,
                "truncate": truncate, "dtype": dtype, "chunk": rag_chunk, "k": rag_k,
                "order": rag_order, "embedder": rag_embedder, "index": rag_index}
     summary = evaluate(suite, model, run, configs=configs, batch_size=batch_size,
@@ -195,6 +205,10 @@ def eval_(
     typer.echo(f"{summary.model}: {summary.new} new predictions, {summary.skipped} already "
                f"stored, {summary.failed} failed -> {summary.run_dir}")
     print_summary(score_run(run, mode))
+    if summary.failed:
+        typer.echo(f"babilab: {summary.failed} predictions failed (e.g. {summary.first_error}); "
+                   "run the same command again to retry them", err=True)
+        raise typer.Exit(EXIT_FAILED_PREDICTIONS)
 
 
 EFFECTIVE_HELP = ("when a length counts as handled, for the effective context length: "

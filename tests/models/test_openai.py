@@ -46,9 +46,27 @@ def test_parse_canned_responses():
     completion = {"choices": [{"text": "The most recent location of Mary is garden.",
                                "index": 0, "finish_reason": "length"}]}
     assert parse_response(completion) == ("The most recent location of Mary is garden.", None)
-    assert parse_response({"choices": [{"message": {"content": None}}]}) == ("", None)
-    with pytest.raises(ValueError, match="unexpected response"):
-        parse_response({"error": {"message": "boom"}})
+    assert parse_response({"choices": [{"message": {"content": ""}}]}) == ("", None)
+
+
+@pytest.mark.parametrize(("data", "why"), [
+    ({"error": {"message": "boom"}}, "no choices"), ({"choices": []}, "no choices"),
+    ([1, 2], "no choices"), ({"choices": ["garden"]}, "no choices"),
+    ({"choices": [{"message": {"content": None}}]}, "null or missing"),
+    ({"choices": [{"message": "garden"}]}, "null or missing"),
+    ({"choices": [{"text": None}]}, "null or missing"),
+    ({"choices": [{"message": {"content": 42}}]}, "a int, not text"),
+    ({"choices": [{"text": ["garden"]}]}, "a list, not text"),
+])
+def test_malformed_replies_raise(data, why):
+    with pytest.raises(ValueError, match=why):
+        parse_response(data)
+
+
+def test_odd_usage_is_ignored():
+    reply = {"choices": [{"text": "garden"}], "usage": {"prompt_tokens": "57"}}
+    assert parse_response(reply) == ("garden", None)
+    assert parse_response({**reply, "usage": 3}) == ("garden", None)
 
 
 def test_over_window_messages():

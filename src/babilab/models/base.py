@@ -12,8 +12,9 @@ Contract (every backend; each backend's tests in tests/models/ check it):
   - A prompt longer than the backend's window is never cut silently: the answer has
     `over_window=True` and an empty output, unless the user asked for left truncation, in
     which case `truncated=True` records that it happened.
-  - A failure of one request (a server error after retries) is recorded in `error`, not
-    raised; the run goes on.
+  - A failure of one request (a server error, a timeout, a malformed reply, after retries)
+    is recorded in `error`, not raised; the run goes on and the next run asks again. Error
+    texts pass through `redact`, so no credential reaches the store or the terminal.
   - `fingerprint` is a stable hash of everything that can change an answer (backend, model
     id and weights, dtype, decoding settings) and never of secrets, paths that do not
     change content, or the time. The run store keys predictions by it.
@@ -32,7 +33,9 @@ import hashlib
 import importlib
 import inspect
 import json
+import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +104,33 @@ def fingerprint_of(**fields: object) -> str:
     except TypeError as e:
         raise TypeError(f"fingerprint fields must be plain data: {e}") from None
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+REDACTED = "[redacted]"
+_CREDENTIALS = (
+    # a header's credential, however a server echoes it: `Authorization: Bearer X`,
+    # "api-key": "X", x-api-key=X (the scheme word stays, the value goes)
+    re.compile(r"(?i)((?:proxy-)?authorization|(?:x-)?api[-_]?key)([\"']?\s*[:=]\s*[\"']?"
+               r"(?:(?:bearer|basic|token)\s+)?)[^\s\"',;}&]+"),
+    # a URL's password: scheme://user:PASSWORD@host
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*)(:)[^/\s@]+(?=@)"),
+)
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` without credentials: each of `secrets` (an API key, a password) wherever it
+    appears, header credentials and URL passwords. Every error text that is stored or
+    printed goes through here, since servers echo requests and URLs carry passwords.
+
+    >>> redact('401 {"authorization": "Bearer sk-1"} at http://me:pw@host/v1', ["sk-1"])
+    '401 {"authorization": "Bearer [redacted]"} at http://me:[redacted]@host/v1'
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    for pattern in _CREDENTIALS:
+        text = pattern.sub(rf"\1\2{REDACTED}", text)
+    return text
 
 
 ANSWERERS: dict[str, str] = {

@@ -4,27 +4,51 @@
     load_answerer("openai:smollm2", base_url="http://127.0.0.1:8000/v1", mode="completions")
 
 Formatting is pure and tested on canned JSON (`build_payload`, `parse_response`); the
-transport around it owns concurrency (a bounded thread pool), timeouts and retries with
-exponential backoff on 429, 5xx and dropped connections. A request that still fails is
-recorded in its answer's `error` and the run goes on.
+transport around it owns concurrency (a bounded thread pool), timeouts (`timeout_s` bounds
+a whole reply, not only each read) and retries with exponential backoff, or the server's
+`Retry-After` (seconds, capped), on 429, 5xx, dropped connections, timeouts and malformed
+replies (invalid JSON, missing fields, content that is null or not text). A request that
+still fails is recorded in its answer's `error` and the run goes on; the run store counts
+it as not done, so the next run asks it again. Nothing a server sends can raise out of
+`answer`: one faulty reply must not end a run and lose the batch in flight.
 
 The API key is read from an environment variable (`OPENAI_API_KEY` unless `api_key_env`
-names another) at request time; it is never stored, logged or part of a fingerprint.
+names another) at request time; it is never stored, logged or part of a fingerprint. Error
+texts (and outputs, should a server echo the request) go through `redact`, which removes
+the key, header credentials and a password in `base_url`, since servers echo requests.
 Temperature 0 and 20 new tokens by default, as BABILong runs API models.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import math
 import os
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from ..errors import BabilabError
 from ..prompts import PromptConfig, chat_messages, format_prompt
-from .base import Answer, Answerer, Request, fingerprint_of, register
+from .base import Answer, Answerer, Request, fingerprint_of, redact, register
 
 MODES = ("chat", "completions")
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+MAX_RETRY_AFTER_S = 60.0
+ERROR_CHARS = 300  # of a reply's text kept in an error, after redaction
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt at a request: a reply, an over-long prompt, or why it failed."""
+
+    reply: tuple[str, int | None] | None = None  # (text, prompt tokens)
+    over_window: bool = False
+    error: str | None = None
+    retry: bool = False  # worth asking again
+    wait_s: float | None = None  # what the server's Retry-After asked for
 
 
 def build_payload(model: str, request: Request, config: PromptConfig, mode: str,
@@ -48,15 +72,43 @@ def build_payload(model: str, request: Request, config: PromptConfig, mode: str,
     return "/completions", body
 
 
-def parse_response(data: dict) -> tuple[str, int | None]:
-    """-> (generated text, prompt tokens if the server reports them)."""
+def parse_response(data: object) -> tuple[str, int | None]:
+    """-> (generated text, prompt tokens if the server reports them).
+
+    Anything but text where the answer belongs raises ValueError naming what is wrong: a
+    number or a null would otherwise be stored as an answer and never asked again.
+    """
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ValueError("no choices in the reply")
+    choice = choices[0]
+    if "message" in choice:
+        message = choice["message"]
+        text = message.get("content") if isinstance(message, dict) else None
+    else:
+        text = choice.get("text")
+    if text is None:
+        raise ValueError("the reply's content is null or missing")
+    if not isinstance(text, str):
+        raise ValueError(f"the reply's content is a {type(text).__name__}, not text")
+    usage = data.get("usage")
+    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    return text.strip(), tokens if type(tokens) is int else None
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """The wait a `Retry-After: SECONDS` header asks for, capped at MAX_RETRY_AFTER_S so that
+    one server cannot stall a run; None when absent or not a number of seconds (the
+    HTTP-date form), and our own backoff applies.
+
+    >>> retry_after_s("3"), retry_after_s("86400"), retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT")
+    (3.0, 60.0, None)
+    """
     try:
-        choice = data["choices"][0]
-        text = choice["message"]["content"] if "message" in choice else choice["text"]
-    except (KeyError, IndexError, TypeError):
-        raise ValueError(f"unexpected response shape: {str(data)[:200]}") from None
-    usage = data.get("usage") or {}
-    return (text or "").strip(), usage.get("prompt_tokens")
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return min(seconds, MAX_RETRY_AFTER_S) if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def is_over_window(status: int, message: str) -> bool:
@@ -75,14 +127,16 @@ class OpenAIAnswerer(Answerer):
 
         if mode not in MODES:
             raise BabilabError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if concurrency < 1 or retries < 0 or max_new_tokens < 1:
-            raise BabilabError("concurrency and max_new_tokens must be >= 1, retries >= 0")
+        if concurrency < 1 or retries < 0 or max_new_tokens < 1 or not timeout_s > 0:
+            raise BabilabError("concurrency and max_new_tokens must be >= 1, retries >= 0, "
+                               "timeout > 0")
         self.model, self.mode = model, mode
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL")
                          or "https://api.openai.com/v1").rstrip("/")
         self.api_key_env = api_key_env
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.concurrency, self.retries, self.backoff_s = concurrency, retries, backoff_s
+        self.timeout_s = timeout_s
         self.client = httpx.Client(timeout=timeout_s)
         self._check_reachable()
 
@@ -97,16 +151,33 @@ class OpenAIAnswerer(Answerer):
         key = os.environ.get(self.api_key_env)
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    def _secrets(self) -> list[str | None]:
+        """What must never be stored or printed: the API key, the URL's password and the
+        Basic credential httpx builds from it."""
+        import httpx
+
+        try:
+            url = httpx.URL(self.base_url)
+        except httpx.InvalidURL:
+            return [os.environ.get(self.api_key_env)]
+        basic = base64.b64encode(f"{url.username}:{url.password}".encode()).decode()
+        return [os.environ.get(self.api_key_env), url.password or None,
+                basic if url.password else None]
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secrets())
+
     def _check_reachable(self) -> None:
         """Fail at start, in one line, when nothing answers at the base URL."""
         import httpx
 
         try:
             self.client.get(f"{self.base_url}/models", headers=self._headers(), timeout=10)
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpx.InvalidURL) as e:
             self.client.close()
-            raise BabilabError(f"cannot reach {self.base_url} ({type(e).__name__}); is the "
-                               "server running and is base_url right?") from None
+            raise BabilabError(self._redact(
+                f"cannot reach {self.base_url} ({type(e).__name__}); is the server running "
+                "and is base_url right?")) from None
 
     @property
     def label(self) -> str:
@@ -117,38 +188,73 @@ class OpenAIAnswerer(Answerer):
         return fingerprint_of(backend="openai", model=self.model, mode=self.mode,
                               max_new_tokens=self.max_new_tokens, temperature=self.temperature)
 
-    def _post(self, request: Request, config: PromptConfig) -> Answer:
+    def _send(self, url: str, body: dict) -> tuple[int, Mapping[str, str], str]:
+        """POST and read the whole reply within `timeout_s`: httpx's timeout bounds each
+        read, so a server trickling bytes could otherwise hold a worker for ever."""
         import httpx
 
+        deadline = time.monotonic() + self.timeout_s
+        with self.client.stream("POST", url, json=body, headers=self._headers()) as response:
+            chunks = []
+            for chunk in response.iter_bytes():
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"the reply took over {self.timeout_s:g} s")
+                chunks.append(chunk)
+            text = b"".join(chunks).decode("utf-8", errors="replace")
+            return response.status_code, response.headers, text
+
+    def _attempt(self, url: str, body: dict) -> Outcome:
+        """One request; every way a server can fail becomes an Outcome, never an exception."""
+        import httpx
+
+        try:
+            status, headers, text = self._send(url, body)
+        except httpx.HTTPError as e:  # refused, dropped, timed out
+            return Outcome(error=f"{type(e).__name__}: {e}", retry=True)
+        if status == 200:
+            try:
+                return Outcome(reply=parse_response(json.loads(text)))
+            except ValueError as e:  # invalid JSON (a JSONDecodeError is one) or wrong shape
+                return Outcome(error=f"malformed reply ({e}): {text}", retry=True)
+        if is_over_window(status, text):
+            return Outcome(over_window=True)
+        return Outcome(error=f"HTTP {status}: {text}", retry=status in RETRY_STATUS,
+                       wait_s=retry_after_s(headers.get("retry-after")))
+
+    def _post(self, request: Request, config: PromptConfig) -> Answer:
         path, body = build_payload(self.model, request, config, self.mode,
                                    self.max_new_tokens, self.temperature)
-        began, error = time.perf_counter(), "no attempt made"
+        began, outcome = time.perf_counter(), Outcome(error="no attempt made")
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = self.client.post(self.base_url + path, json=body,
-                                            headers=self._headers())
-            except httpx.HTTPError as e:
-                error = f"{type(e).__name__}: {e}"
-                continue
-            if response.status_code == 200:
-                try:
-                    text, prompt_tokens = parse_response(response.json())
-                except ValueError as e:
-                    return Answer("", time.perf_counter() - began, error=str(e))
-                return Answer(text, time.perf_counter() - began, prompt_tokens)
-            error = f"HTTP {response.status_code}: {response.text[:200]}"
-            if is_over_window(response.status_code, response.text):
-                return Answer("", time.perf_counter() - began, over_window=True)
-            if response.status_code not in RETRY_STATUS:
+                backoff = self.backoff_s * 2 ** (attempt - 1)
+                time.sleep(backoff if outcome.wait_s is None else outcome.wait_s)
+            outcome = self._attempt(self.base_url + path, body)
+            if not outcome.retry:
                 break
-        return Answer("", time.perf_counter() - began, error=error)
+        elapsed = time.perf_counter() - began
+        if outcome.reply is not None:
+            text, prompt_tokens = outcome.reply
+            return Answer(self._redact(text), elapsed, prompt_tokens)  # a "model" may echo the key
+        if outcome.over_window:
+            return Answer("", elapsed, over_window=True)
+        # redact, then clip: a key cut in two by the clip would slip past the redaction
+        return Answer("", elapsed, error=self._redact(outcome.error or "")[:ERROR_CHARS])
+
+    def _answer_one(self, request: Request, config: PromptConfig) -> Answer:
+        """`_post`, with any failure it did not foresee recorded, not raised: one odd reply
+        must not end the run and lose the rest of the batch."""
+        try:
+            return self._post(request, config)
+        except BabilabError:
+            raise  # a configuration mistake (build_payload): every request would fail alike
+        except Exception as e:
+            return Answer("", error=self._redact(f"{type(e).__name__}: {e}")[:ERROR_CHARS])
 
     def answer(self, requests: list[Request], config: PromptConfig) -> list[Answer]:
         # A bad configuration raises BabilabError from build_payload; pool.map re-raises it here.
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(lambda r: self._post(r, config), requests))
+            return list(pool.map(lambda r: self._answer_one(r, config), requests))
 
     def close(self) -> None:
         self.client.close()

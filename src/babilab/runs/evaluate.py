@@ -6,7 +6,7 @@ committed before the next batch starts. Re-running the same command therefore sk
 finished work, and an interrupted run (Ctrl-C, `kill -9`, a crash) loses at most the batch
 in flight; answerers that read for hours per sample (the memory models on millions of tokens)
 also keep their progress within it in RUN/partial, and continue from there. Failed
-predictions (`error` set) are retried by the next run.
+predictions (`error` set, redacted before it is stored) are retried by the next run.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BabilabError
-from ..models.base import Answerer, Request, load_answerer
+from ..models.base import Answerer, Request, load_answerer, redact
 from ..prompts import PromptConfig
 from ..suite.files import Sample, Suite
 from .store import Prediction, RunStore, prediction_key
@@ -34,6 +34,7 @@ class EvalSummary:
     new: int  # predictions made by this call
     skipped: int  # already in the store
     failed: int  # stored with an error (retried next time)
+    first_error: str | None = None  # one of those errors, to say what went wrong
 
 
 def request_of(sample: Sample) -> Request:
@@ -48,7 +49,8 @@ def prediction_of(sample: Sample, suite: str, config: PromptConfig, answerer: An
         prompt_config=config.name, model=answerer.label, model_fingerprint=answerer.fingerprint,
         target=sample.target, question=sample.question, output=answer.output,
         elapsed_s=answer.elapsed_s, prompt_tokens=answer.prompt_tokens,
-        over_window=answer.over_window, truncated=answer.truncated, error=answer.error,
+        over_window=answer.over_window, truncated=answer.truncated,
+        error=None if answer.error is None else redact(answer.error),  # whatever the backend
         depth=sample.support_depth, extra=answer.extra,
     )
 
@@ -92,6 +94,7 @@ def evaluate(suite: Suite | Path | str, model: str | Answerer, run_dir: Path | s
     if answerer.resume_dir is None:
         answerer.resume_dir = run_dir / "partial"
     new = skipped = failed = 0
+    first_error = None
     try:
         with RunStore(run_dir) as store:
             record_run(run_dir, suite, answerer, configs, model if isinstance(model, str) else "")
@@ -120,17 +123,20 @@ def evaluate(suite: Suite | Path | str, model: str | Answerer, run_dir: Path | s
                         if len(answers) != len(batch):
                             raise RuntimeError(f"{answerer.label} returned {len(answers)} answers "
                                                f"for {len(batch)} requests")
-                        store.add(prediction_of(s, suite.fingerprint, config, answerer, a)
-                                  for s, a in zip(batch, answers, strict=True))
+                        made = [prediction_of(s, suite.fingerprint, config, answerer, a)
+                                for s, a in zip(batch, answers, strict=True)]
+                        store.add(made)
                         new += len(batch)
-                        failed += sum(a.error is not None for a in answers)
+                        errors = [p.error for p in made if p.error is not None]
+                        failed += len(errors)
+                        first_error = first_error or next(iter(errors), None)
                         bar.update(len(batch))
     finally:
         if not isinstance(model, Answerer):
             answerer.close()
     if not failed:
         warn_unused_saves(answerer.resume_dir)
-    return EvalSummary(run_dir, answerer.label, new, skipped, failed)
+    return EvalSummary(run_dir, answerer.label, new, skipped, failed, first_error)
 
 
 def warn_unused_saves(directory: Path | None) -> None:
