@@ -46,7 +46,7 @@ $(SERVER_STAMP): | $(STAMP)
 	rm -f $(VENV)/.server-* && touch $@
 
 test: $(SERVER_STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks tools
+	$(VENV)/bin/ruff check src tests benchmarks tools experiments
 	$(PY) -m pytest -q
 
 # The main job on built-in defaults: a small BABILong suite (qa1-qa5, 0k-8k, gutenberg books,

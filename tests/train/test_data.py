@@ -148,3 +148,26 @@ def test_collate_right_pads(tokenizer, background):
     batch = collate(samples)
     assert batch.attention_mask.sum(1).tolist() == [len(s.input_ids) for s in samples]
     assert batch.n_targets == sum(s.n_targets for s in samples)
+
+
+def test_facts_before_last_put_every_fact_before_the_questions_segment(tokenizer, background):
+    """The share asked for lies wholly before the last segment; the rest is placed as usual,
+    and a recipe without the option draws exactly the samples it drew before."""
+    plain, forced = maker(tokenizer, background), maker(tokenizer, background, facts_before_last=1.0)
+    half = maker(tokenizer, background, facts_before_last=0.5)
+    segments, before, usual = 4, 0, 0
+    for step in range(30):
+        f = forced.train_sample(0, step, 0, segments, vary=False)
+        last_start = (f.n_segments - 1) * SEGMENT
+        assert all(p.token_offset + p.n_tokens <= last_start for p in f.fact_positions)
+        h = half.train_sample(0, step, 0, segments, vary=False)
+        if all(p.token_offset + p.n_tokens <= last_start for p in h.fact_positions):
+            before += 1
+        p = plain.train_sample(0, step, 0, segments, vary=False)
+        usual += any(q.token_offset + q.n_tokens > last_start for q in p.fact_positions)
+    assert 5 <= before <= 28 and usual > 0  # a share of them, not all or none
+    off = maker(tokenizer, background, facts_before_last=0.0).train_sample(0, 3, 1, segments, True)
+    same = plain.train_sample(0, 3, 1, segments, True)
+    assert np.array_equal(off.input_ids, same.input_ids)
+    one = forced.train_sample(0, 0, 0, 1, vary=False)  # one segment: nothing lies before it
+    assert one.n_segments == 1 and one.fact_positions

@@ -76,6 +76,10 @@ class TrainConfig(BaseModel):
     questions_per_sample: int = Field(1, ge=1)  # more questions on the same story, same last segment
     vary_segments: bool = True  # each sample draws 1..segments, as the reference's vary_n_segments
     full_length_ratio: float = Field(0.0, ge=0, le=1)  # share forced to the stage's full length
+    # share of training samples of 2+ segments whose facts all lie before the last segment:
+    # with uniform placement most answers sit beside the question, where attention finds them
+    # without the memory (experiments/qa1_failures.py)
+    facts_before_last: float = Field(0.0, ge=0, le=1)
     valid_samples: int = Field(100, ge=1)  # validation questions (bAbI valid split), per stage
     seed: int = 0
 

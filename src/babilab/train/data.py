@@ -144,7 +144,8 @@ class SampleMaker:
 
     def __init__(self, tokenizer: Any, background: Background, *, layout: Layout,
                  segment_size: int, tasks: Sequence[str], seed: int, eos_id: int,
-                 story_pool: int | None = None, questions_per_sample: int = 1):
+                 story_pool: int | None = None, questions_per_sample: int = 1,
+                 facts_before_last: float = 0.0):
         if background.meta.get("split") != "train":
             raise BabilabError("training and validation backgrounds come from train books only")
         self.tokenizer = tokenizer  # transformers tokenizer: questions, answers, plain prompts
@@ -156,14 +157,17 @@ class SampleMaker:
         self.eos_id = eos_id
         self.story_pool = story_pool
         self.questions_per_sample = questions_per_sample
+        self.facts_before_last = facts_before_last
 
     def train_sample(self, stage: int, step: int, row: int, segments: int, vary: bool,
                      full_length_ratio: float = 0.0) -> Sample:
         """Row `row` of step `step` of stage `stage`: the same on every process and resume."""
         rng = np.random.default_rng([self.seed, _TRAIN, stage, step, row])
         n = draw_segments(rng, segments, vary, full_length_ratio)
+        # (drawn only when asked for, so that the samples of other recipes stay as they were)
+        before = n > 1 and self.facts_before_last > 0 and rng.random() < self.facts_before_last
         return self._make(rng, "train", n, self.story_pool or STORY_SPACE,
-                          self.questions_per_sample)
+                          self.questions_per_sample, facts_before_last=before)
 
     def valid_sample(self, index: int, segments: int) -> Sample:
         """Validation question `index` at `segments` context segments (bAbI valid split)."""
@@ -173,7 +177,9 @@ class SampleMaker:
     # --- building one sample --------------------------------------------------------------
 
     def _make(self, rng: np.random.Generator, split: str, segments: int, pool: int,
-              n_questions: int) -> Sample:
+              n_questions: int, facts_before_last: bool = False) -> Sample:
+        """With `facts_before_last`, every fact lies before the last segment (the one with
+        the question), so the answer can only come through the memory."""
         length = segments * self.segment_size
         for _ in range(MAX_DRAWS):
             task = self.tasks[int(rng.integers(len(self.tasks)))]
@@ -189,11 +195,19 @@ class SampleMaker:
             # context leaves room for them in the memory layout, in both layouts (same data).
             for asked in ([questions, questions[:1]] if len(questions) > 1 else [questions]):
                 n_tail = sum(len(q) + len(a) for q, a in self._tail(asked, "memory"))
+                placement = "uniform"
+                if facts_before_last:  # the context's share that precedes the last segment
+                    before = (segments - 1) * self.segment_size / (length - n_tail)
+                    placement = f"window:0-{min(100.0, 100 * before):.4f}"
                 try:
                     context = assemble(qas[j], length - n_tail, rng, self.background,
-                                       reserve_tokens=0)
+                                       placement=placement, reserve_tokens=0)
                 except FactsDoNotFitError:
                     continue  # like the ARMT scripts' max_n_facts: this story is too long here
+                last_start = (segments - 1) * self.segment_size
+                if facts_before_last and any(p.token_offset + p.n_tokens > last_start
+                                             for p in context.positions):
+                    continue  # the facts do not fit before the last segment: another story
                 return self._encode(task, split, index, segments, qas[j],
                                     self._tail(asked, self.layout), context)
         raise BabilabError(

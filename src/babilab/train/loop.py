@@ -188,7 +188,8 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, resume: bool = Fals
                         layout="plain" if cfg.architecture == "plain" else "memory",
                         segment_size=cfg.segment_size, tasks=cfg.tasks, seed=cfg.seed,
                         eos_id=eos_id, story_pool=cfg.story_pool,
-                        questions_per_sample=cfg.questions_per_sample)
+                        questions_per_sample=cfg.questions_per_sample,
+                        facts_before_last=cfg.facts_before_last)
 
     # --- optimiser: AdamW, decay on matrices and embeddings only (as nanoGPT) ---------------
     optimizer = torch.optim.AdamW(
