@@ -182,7 +182,7 @@ def keep_metrics(run_dir: Path) -> None:
     started = time.strftime("%Y%m%d-%H%M", time.gmtime((run_dir / "config.json").stat().st_mtime))
     target = RESULTS / f"{run_dir.name}.{started}.metrics.jsonl"
     target.write_text((run_dir / "metrics.jsonl").read_text())
-    print(f"metrics: {target.relative_to(ROOT)}")
+    print(f"metrics: {target}")
 
 
 def best_stage(run_dir: Path) -> tuple[int, dict, Path]:
