@@ -156,18 +156,26 @@ EVAL_EXIT_CODES = (f"Exit code 0: every prediction is stored; {EXIT_FAILED_PREDI
 
 @app.command("eval", epilog=EVAL_EXIT_CODES)
 def eval_(
-    suite: Annotated[Path, typer.Option(help="a suite folder made by `babilab generate`")],
-    model: Annotated[str, typer.Option(help="oracle | heuristic:last-place | hf:ID_DIR_OR_GGUF | "
-                                            "hf:smollm2 | openai:MODEL | rag:READER (e.g. "
-                                            "rag:hf:smollm2) | rmt:TRAINED_DIR")],
-    run: Annotated[Path, typer.Option(help="run folder; re-running skips finished predictions")],
+    suite: Annotated[Path | None, typer.Option(help="a suite folder made by `babilab generate`")] = None,
+    model: Annotated[str | None, typer.Option(help="oracle | heuristic:last-place | hf:ID_DIR_OR_GGUF | "
+                                                   "hf:smollm2 | openai:MODEL | rag:READER (e.g. "
+                                                   "rag:hf:smollm2) | rmt:TRAINED_DIR")] = None,
+    run: Annotated[Path | None, typer.Option(help="run folder; re-running skips finished "
+                                                  "predictions")] = None,
+    config: Annotated[Path | None, typer.Option(
+        help="a run file (YAML): suite, run, models with their options, prompts, filters; "
+             "the options given here override it")] = None,
+    model_arg: Annotated[list[str] | None, typer.Option(
+        help="an answerer option as KEY=VALUE (VALUE read as YAML), e.g. max_new_tokens=32; "
+             "repeat for several")] = None,
     prompt: Annotated[list[str] | None, typer.Option(
         help="prompt configuration name(s), e.g. instruction_yes_examples_yes_post_prompt_yes_"
              "chat_template_yes_system_prompt_no; repeat for several")] = None,
     system_prompt: Annotated[str | None, typer.Option(help="system message text")] = None,
     tasks: Annotated[str | None, typer.Option(help="only these tasks, e.g. qa1-qa5")] = None,
     lengths: Annotated[str | None, typer.Option(help="only these lengths, e.g. 0k,4k")] = None,
-    batch_size: Annotated[int, typer.Option(help="samples per answerer call and per commit")] = 8,
+    batch_size: Annotated[int | None, typer.Option(help="samples per answerer call and per "
+                                                         "commit [8]")] = None,
     max_new_tokens: Annotated[int | None, typer.Option(help="tokens to generate (default 20)")] = None,
     base_url: Annotated[str | None, typer.Option(help="openai: e.g. http://127.0.0.1:8000/v1")] = None,
     api_mode: Annotated[str | None, typer.Option(help="openai: chat or completions")] = None,
@@ -184,30 +192,35 @@ def eval_(
     rag_embedder: Annotated[str | None, typer.Option(
         help="rag: sentence-transformers folder or cached hub id [all-MiniLM-L6-v2]")] = None,
     rag_index: Annotated[str | None, typer.Option(help="rag: flat (exact, default), hnsw or ivf")] = None,
-    mode: Annotated[str, typer.Option(help="scoring mode for the printed summary")] = "babilong",
+    mode: Annotated[str | None, typer.Option(help="scoring mode for the printed summary: "
+                                                  "babilong or strict [babilong]")] = None,
 ) -> None:
-    """Answer every sample of a suite with a model; predictions go to the run store."""
-    from .prompts import PromptConfig
-    from .runs import evaluate, score_run
+    """Answer every sample of a suite with a model (or each model of --config); predictions
+    go to the run store, the resolved settings to RUN/eval_config.yaml."""
+    from .runs import score_run
+    from .runs.eval_config import cli_model_options, resolve_eval_config, run_eval_config
 
-    if prompt:
-        configs = [PromptConfig.from_name(p, system_prompt) for p in prompt]
-    else:  # BABILong's full prompt; a completions endpoint takes raw text, so no chat template
-        configs = [PromptConfig(chat_template=api_mode != "completions", system_prompt=system_prompt)]
-    options = {"max_new_tokens": max_new_tokens, "base_url": base_url, "mode": api_mode,
-               "timeout_s": timeout, "retries": retries, "concurrency": concurrency,
-               "truncate": truncate, "dtype": dtype, "chunk": rag_chunk, "k": rag_k,
-               "order": rag_order, "embedder": rag_embedder, "index": rag_index}
-    summary = evaluate(suite, model, run, configs=configs, batch_size=batch_size,
-                       tasks=babi.parse_tasks(tasks) if tasks else None,
-                       lengths=[x.strip() for x in lengths.split(",")] if lengths else None,
-                       **{k: v for k, v in options.items() if v is not None})
-    typer.echo(f"{summary.model}: {summary.new} new predictions, {summary.skipped} already "
-               f"stored, {summary.failed} failed -> {summary.run_dir}")
-    print_summary(score_run(run, mode))
-    if summary.failed:
-        typer.echo(f"babilab: {summary.failed} predictions failed (e.g. {summary.first_error}); "
-                   "run the same command again to retry them", err=True)
+    options = cli_model_options({
+        "--max-new-tokens": ("max_new_tokens", max_new_tokens), "--base-url": ("base_url", base_url),
+        "--api-mode": ("mode", api_mode), "--timeout": ("timeout_s", timeout),
+        "--retries": ("retries", retries), "--concurrency": ("concurrency", concurrency),
+        "--truncate": ("truncate", truncate), "--dtype": ("dtype", dtype),
+        "--rag-chunk": ("chunk", rag_chunk), "--rag-k": ("k", rag_k),
+        "--rag-order": ("order", rag_order), "--rag-embedder": ("embedder", rag_embedder),
+        "--rag-index": ("index", rag_index)}, model_arg or [])
+    overrides = {"suite": str(suite) if suite else None, "run": str(run) if run else None,
+                 "prompts": prompt, "system_prompt": system_prompt, "tasks": tasks,
+                 "lengths": lengths, "batch_size": batch_size, "mode": mode}
+    cfg = resolve_eval_config(config, overrides, model, options)
+    summaries = run_eval_config(cfg, f"{config}: " if config else "")
+    for summary in summaries:
+        typer.echo(f"{summary.model}: {summary.new} new predictions, {summary.skipped} already "
+                   f"stored, {summary.failed} failed -> {summary.run_dir}")
+    print_summary(score_run(cfg.run, cfg.mode))
+    failed = [s for s in summaries if s.failed]
+    if failed:
+        typer.echo(f"babilab: {sum(s.failed for s in failed)} predictions failed (e.g. "
+                   f"{failed[0].first_error}); run the same command again to retry them", err=True)
         raise typer.Exit(EXIT_FAILED_PREDICTIONS)
 
 
@@ -259,6 +272,19 @@ def export(
     from .runs import export_babilong
 
     typer.echo(f"wrote {len(export_babilong(run, out))} files under {out}")
+
+
+@app.command("export-suite")
+def export_suite(
+    suite: Annotated[Path, typer.Argument(help="a suite folder (from babilab generate)")],
+    out: Annotated[Path, typer.Option(help="new or empty folder for the hub layout")],
+    license: Annotated[str, typer.Option(help="license id for the dataset card")] = "apache-2.0",
+) -> None:
+    """Write a suite in RMT-team/babilong's hub layout: load_dataset(OUT, "4k")["qa1"]."""
+    from .suite.hub import export_hub
+
+    typer.echo(f"wrote {export_hub(suite, out, license)}; load it: "
+               f"datasets.load_dataset(\"{out}\", LENGTH)[TASK]")
 
 
 @app.command("import")

@@ -169,16 +169,44 @@ def answerer_class(name: str) -> type[Answerer]:
     return _registered[name]
 
 
+def answerer_options(cls: type[Answerer]) -> list[str] | None:
+    """The keyword options an answerer class takes: its `__init__`'s parameters with a
+    default (the one without, if any, is the spec's argument). None: it takes any (**kwargs).
+    Read from the signature, so asking costs no model load."""
+    if cls.__init__ is object.__init__:  # no __init__ of its own (the oracle)
+        return []
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]  # after self
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return sorted(p.name for p in params if p.default is not inspect.Parameter.empty
+                  and p.kind is not inspect.Parameter.VAR_POSITIONAL)
+
+
+def check_options(spec: str, options: dict) -> None:
+    """Refuse, in one line, options the answerer of `spec` does not take, before it loads.
+
+    A class may also check the options it passes on (rag, to its reader) with a
+    `check_spec(arg, options)` classmethod.
+    """
+    name, _, arg = spec.partition(":")
+    name = name.strip().lower()
+    cls = answerer_class(name)
+    accepted = answerer_options(cls)
+    unknown = [] if accepted is None else sorted(k for k in options if k not in accepted)
+    if unknown:
+        takes = f"it takes {', '.join(accepted)}" if accepted else "it takes no options"
+        raise BabilabError(f"option {', '.join(unknown)} does not apply to {name} models; {takes}")
+    hook = getattr(cls, "check_spec", None)
+    if hook is not None:
+        hook(arg, options)
+
+
 def load_answerer(spec: str, **options: object) -> Answerer:
     """`"oracle"`, `"hf:PATH_OR_ID"`, `"openai:MODEL"` ... -> an answerer.
 
     The part after the first colon is the backend's one positional argument; everything
-    else comes as keyword options (`max_new_tokens`, `base_url`, ...).
+    else comes as keyword options (`max_new_tokens`, `base_url`, ...), checked first.
     """
+    check_options(spec, options)
     name, _, arg = spec.partition(":")
-    cls = answerer_class(name.strip().lower())
-    accepted = inspect.signature(cls.__init__).parameters
-    unknown = sorted(k for k in options if k not in accepted)
-    if unknown:
-        raise BabilabError(f"option {', '.join(unknown)} does not apply to {name} models")
-    return cls.from_spec(arg, **options)  # type: ignore[attr-defined]
+    return answerer_class(name.strip().lower()).from_spec(arg, **options)  # type: ignore[attr-defined]

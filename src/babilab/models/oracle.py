@@ -3,7 +3,9 @@
 It is the upper bound of every table (100% by construction) and a check of the whole
 pipeline: a suite, prompt, store or scorer bug shows up as an oracle score below 100%.
 It needs the facts, which babilab suites record; for a request without them it answers
-with an empty output and says why in `error`.
+with an empty output and says why in `error`. Facts from which the solver cannot answer
+(a RAG reader given the retrieved sentences only) give an empty, wrong answer with the
+solver's reason in `extra`: the same facts would fail again, so it is not a failure to retry.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class OracleAnswerer(Answerer):
             try:
                 output = solve(r.task, list(r.facts), r.question)
             except ValueError as e:
-                answers.append(Answer("", error=f"solver: {e}"))
+                answers.append(Answer("", elapsed_s=time.perf_counter() - start,
+                                      extra={"unanswerable": f"solver: {e}"}))
                 continue
             answers.append(Answer(output, elapsed_s=time.perf_counter() - start))
         return answers

@@ -40,7 +40,15 @@ from dataclasses import dataclass
 
 from ..errors import BabilabError
 from ..prompts import PromptConfig
-from .base import Answer, Answerer, Request, fingerprint_of, load_answerer, register
+from .base import (
+    Answer,
+    Answerer,
+    Request,
+    check_options,
+    fingerprint_of,
+    load_answerer,
+    register,
+)
 from .rag_index import (
     DEFAULT_EMBEDDER,
     INDEX_KINDS,
@@ -111,6 +119,15 @@ def reader_request(request: Request, context: str, chunks: Chunks, ids: list[int
                    tuple(request.facts[f] for f in keep), supporting, tuple(o for o, _ in placed))
 
 
+READER_OPTIONS = ("max_new_tokens", "dtype", "truncate", "base_url", "mode", "batch_size", "threads")
+
+
+def reader_options_of(options: dict) -> dict:
+    """What goes to the reader: the shared options that are set, then `reader_options`."""
+    passed = {k: v for k, v in options.items() if k in READER_OPTIONS and v is not None}
+    return {**passed, **(options.get("reader_options") or {})}
+
+
 @register("rag")
 class RagAnswerer(Answerer):
     def __init__(self, reader: str | Answerer, chunk: str = "sentence", k: int = 5,
@@ -133,9 +150,10 @@ class RagAnswerer(Answerer):
         self.embedder = embedder if isinstance(embedder, Embedder) else Embedder.load(embedder)
         self.embedder.seq_length(self.chunker)  # a chunk the embedder cannot read fails here
 
-        passed = {"max_new_tokens": max_new_tokens, "dtype": dtype, "truncate": truncate,
-                  "base_url": base_url, "mode": mode, "batch_size": batch_size, "threads": threads}
-        options = {**{k_: v for k_, v in passed.items() if v is not None}, **(reader_options or {})}
+        options = reader_options_of({
+            "max_new_tokens": max_new_tokens, "dtype": dtype, "truncate": truncate,
+            "base_url": base_url, "mode": mode, "batch_size": batch_size, "threads": threads,
+            "reader_options": reader_options})
         if isinstance(reader, Answerer):
             if options:
                 raise BabilabError("reader options apply only when the reader is given by name")
@@ -163,6 +181,15 @@ class RagAnswerer(Answerer):
     @classmethod
     def from_spec(cls, arg: str, **options) -> RagAnswerer:
         return cls(arg, **options)
+
+    @classmethod
+    def check_spec(cls, arg: str, options: dict) -> None:
+        """The options passed on must be ones the reader takes: checked before the embedder loads."""
+        if arg and arg.split(":", 1)[0].strip().lower() != "rag":
+            try:
+                check_options(arg, reader_options_of(options))
+            except BabilabError as e:
+                raise BabilabError(f"rag reader: {e}") from None
 
     @property
     def label(self) -> str:

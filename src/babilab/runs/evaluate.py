@@ -7,13 +7,13 @@ finished work, and an interrupted run (Ctrl-C, `kill -9`, a crash) loses at most
 in flight; answerers that read for hours per sample (the memory models on millions of tokens)
 also keep their progress within it in RUN/partial, and continue from there. Failed
 predictions (`error` set, redacted before it is stored) are retried by the next run.
+Progress goes to stderr: a bar on a terminal, a plain line every 30 s in a log (progress.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from ..errors import BabilabError
 from ..models.base import Answerer, Request, load_answerer, redact
 from ..prompts import PromptConfig
 from ..suite.files import Sample, Suite
+from .progress import progress_counter, progress_kind, quiet_weight_loading
 from .store import Prediction, RunStore, prediction_key
 
 log = logging.getLogger(__name__)
@@ -74,21 +75,31 @@ def note_model(run_dir: Path, label: str, note: dict) -> None:
     tmp.replace(path)
 
 
-def evaluate(suite: Suite | Path | str, model: str | Answerer, run_dir: Path | str,
-             configs: list[PromptConfig] | None = None, batch_size: int = 8,
-             tasks: list[str] | None = None, lengths: list[str] | None = None,
-             progress: bool | None = None, **model_options) -> EvalSummary:
-    """Answer every sample of `suite` with `model`, storing predictions in `run_dir`."""
-    from tqdm import tqdm
-
-    suite = suite if isinstance(suite, Suite) else Suite(suite)
-    configs = configs or [PromptConfig()]
-    if batch_size < 1:
-        raise BabilabError(f"batch size must be >= 1, got {batch_size}")
+def select_cells(suite: Suite, tasks: list[str] | None = None,
+                 lengths: list[str] | None = None) -> list[tuple[str, str]]:
+    """The suite's (task, length) cells kept by the filters; none at all is an error."""
     cells = [(t, n) for t, n in suite.cells()
              if (tasks is None or t in tasks) and (lengths is None or n in lengths)]
     if not cells:
         raise BabilabError(f"{suite.path}: no samples for the tasks and lengths asked for")
+    return cells
+
+
+def evaluate(suite: Suite | Path | str, model: str | Answerer, run_dir: Path | str,
+             configs: list[PromptConfig] | None = None, batch_size: int = 8,
+             tasks: list[str] | None = None, lengths: list[str] | None = None,
+             progress: bool | None = None, **model_options) -> EvalSummary:
+    """Answer every sample of `suite` with `model`, storing predictions in `run_dir`.
+
+    `progress`: True a bar, False nothing, None a bar on a terminal and log lines elsewhere.
+    """
+    suite = suite if isinstance(suite, Suite) else Suite(suite)
+    configs = configs or [PromptConfig()]
+    if batch_size < 1:
+        raise BabilabError(f"batch size must be >= 1, got {batch_size}")
+    cells = select_cells(suite, tasks, lengths)
+    if progress_kind(progress) == "lines":
+        quiet_weight_loading()
     answerer = model if isinstance(model, Answerer) else load_answerer(model, **model_options)
     run_dir = Path(run_dir)
     if answerer.resume_dir is None:
@@ -113,9 +124,7 @@ def evaluate(suite: Suite | Path | str, model: str | Answerer, run_dir: Path | s
                     if pending:
                         todo.append((config, pending))
             total = sum(len(p) for _, p in todo)
-            show = sys.stderr.isatty() if progress is None else progress
-            with tqdm(total=total, desc=f"eval {answerer.label}", unit="sample",
-                      disable=not show) as bar:
+            with progress_counter(total, f"eval {answerer.label}", "sample", progress) as bar:
                 for config, pending in todo:
                     for start in range(0, len(pending), batch_size):
                         batch = pending[start:start + batch_size]

@@ -3,6 +3,7 @@
 files.py   the on-disk format: Sample, Suite (reading), SuiteWriter (atomic writing)
 build.py   generate_suite: bAbI questions hidden in background books, token-exact
 official.py  the published RMT-team/babilong sets, loaded into the same format
+hub.py     export_hub: a suite in the hub layout (config per length, split per task)
 """
 
 from .build import GenerateConfig, generate_suite, suite_fingerprint
@@ -16,10 +17,11 @@ from .files import (
     sort_lengths,
     sort_tasks,
 )
+from .hub import export_hub
 from .official import load_official
 
 __all__ = [
-    "SUITE_FORMAT", "GenerateConfig", "Sample", "Suite", "SuiteWriter", "generate_suite",
+    "SUITE_FORMAT", "GenerateConfig", "Sample", "Suite", "SuiteWriter", "export_hub", "generate_suite",
     "length_name", "load_official", "parse_length", "sort_lengths", "sort_tasks",
     "suite_fingerprint",
 ]
