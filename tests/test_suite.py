@@ -82,7 +82,7 @@ def test_facts_that_do_not_fit_are_dropped_and_counted(tmp_path):
     (["--lengths", "12q"], "bad length '12q'"),
     (["--tasks", "qa33"], "unknown task qa33"),
     (["--tokenizer", "nope"], "unknown tokenizer"),
-    (["--samples", "-2"], "must be >= 0"),
+    (["--samples", "-2"], "must be between 1 and"),
     (["--placement", "middle"], "unknown placement"),
 ])
 def test_bad_input_one_line_nothing_on_disk(tmp_path, capsys, args, message):

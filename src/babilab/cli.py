@@ -1,11 +1,16 @@
 """The `babilab` command: one verb per public function, no logic of its own.
 
-Any `BabilabError` or usage mistake becomes one line on stderr and exit code 2.
+Any `BabilabError`, usage mistake or OSError (a full disk, a folder that cannot be written)
+becomes one line on stderr and exit code 2; anything else (a bug) one line and exit code 1
+(BABILAB_TRACEBACK=1 shows the traceback). Ctrl-C and SIGTERM stop a command with one line
+saying what it keeps, and exit code 130. Inputs are checked here or in the functions each
+verb calls before anything is written or loaded (outputs.py: where and how files are written).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -21,6 +26,7 @@ app = typer.Typer(help="Generate BABILong, evaluate models on it, train memory m
                   add_completion=False, pretty_exceptions_enable=False)
 babi_app = typer.Typer(help="The bAbI tasks: generate stories, measure them, check them.")
 app.add_typer(babi_app, name="babi")
+MAX_QUESTIONS = 1_000_000  # per bAbI file: the stories are held in memory (en-10k has 10,000)
 
 
 @app.callback(invoke_without_command=True)
@@ -37,16 +43,14 @@ def babi_generate(
     out: Annotated[Path, typer.Option(help="folder for the qaN_<name>_<split>.txt files")],
     tasks: Annotated[str, typer.Option(help="qa1,qa2 or qa1-qa5 or all")] = "all",
     split: Annotated[str, typer.Option(help="train, valid or test (disjoint story sets)")] = "train",
-    questions: Annotated[int, typer.Option(help="questions per task file")] = 1000,
-    seed: int = 0,
+    questions: Annotated[int, typer.Option(min=1, max=MAX_QUESTIONS,
+                                           help="questions per task file")] = 1000,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
 ) -> None:
     """Generate fresh bAbI v1.2 files, one per task."""
     names = babi.parse_tasks(tasks)
-    with typer_progress(len(names), "generating") as bar:
-        paths = []
-        for task in names:
-            paths += babi.write_files([task], split, questions, seed, out)
-            bar.update(1)
+    with typer_progress(len(names), "generating") as bar:  # all files or none
+        paths = babi.write_files(names, split, questions, seed, out, lambda _: bar.update(1))
     for path in paths:
         typer.echo(path)
 
@@ -68,7 +72,7 @@ def babi_stats(
 @babi_app.command("check")
 def babi_check(
     path: Annotated[Path, typer.Argument(help="a bAbI file or a folder of them")],
-    show: Annotated[int, typer.Option(help="errors to print per file")] = 10,
+    show: Annotated[int, typer.Option(min=0, help="errors to print per file")] = 10,
 ) -> None:
     """Re-derive every answer and supporting id with the solver; exit 1 on any error."""
     failed = False
@@ -94,6 +98,9 @@ def generate(
     tokenizer: Annotated[str | None, typer.Option(help="gpt2 | cl100k | HF folder | .gguf")] = None,
     placement: Annotated[str | None, typer.Option(
         help="uniform | spread | window:START-END | depth:D")] = None,
+    depths: Annotated[str | None, typer.Option(
+        help="depth x length grids (needle-in-a-haystack style): one suite per depth, e.g. "
+             "0,25,50,75,100, placement depth:D, in OUT/depth-D")] = None,
     split: Annotated[str | None, typer.Option(help="test (evaluation) or train")] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     reserve_tokens: Annotated[int | None, typer.Option(help="tokens left for the prompt [300]")] = None,
@@ -102,12 +109,21 @@ def generate(
         "RMT-team/babilong",
 ) -> None:
     """Build a BABILong suite: bAbI facts hidden in background books, token-exact."""
+    from .outputs import check_output_dir
     from .suite import GenerateConfig, generate_suite, load_official
     from .suite.build import config_error
+    from .suite.files import check_suite_out
 
+    # before the background is prepared, which can take minutes; --depths fills OUT/depth-D
+    if out is not None and depths:
+        check_output_dir(out, "--out")
+    elif out is not None:
+        check_suite_out(out)
     if official:
         if out is None:
             raise BabilabError("--official needs --out")
+        if depths:
+            raise BabilabError("--depths builds suites; it does not apply to --official")
         suite = load_official([x.strip() for x in (lengths or "0k").split(",")],
                               babi.parse_tasks(tasks or "qa1-qa5"), out, official_source)
     else:
@@ -120,7 +136,20 @@ def generate(
             cfg = GenerateConfig(**values)
         except ValueError as e:
             raise config_error(e) from None
+        if depths:
+            from .suite.build import generate_depth_suites, parse_depths
+
+            for each in generate_depth_suites(cfg, parse_depths(depths), out):
+                echo_suite(each)
+            typer.echo("evaluate each into one run (babilab eval --suite SUITE ... --run RUN); "
+                       "babilab report RUN gives accuracy by depth x length")
+            return
         suite = generate_suite(cfg, out)
+    echo_suite(suite)
+
+
+def echo_suite(suite) -> None:
+    """What `generate` built: background, samples per cell, fingerprint and path."""
     bg = suite.info.get("background")
     if bg:
         other = "train" if bg["split"] == "test" else "test"
@@ -140,9 +169,10 @@ def load_yaml(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as e:
-        raise BabilabError(f"{path}: cannot read ({e.strerror})") from None
+        raise BabilabError(f"{path}: cannot read ({e.strerror}); check the path") from None
     except yaml.YAMLError as e:
-        raise BabilabError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise BabilabError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix its "
+                           "syntax") from None
     if not isinstance(data, dict):
         raise BabilabError(f"{path}: expected a mapping of option: value")
     return data
@@ -172,6 +202,10 @@ def eval_(
         help="prompt configuration name(s), e.g. instruction_yes_examples_yes_post_prompt_yes_"
              "chat_template_yes_system_prompt_no; repeat for several")] = None,
     system_prompt: Annotated[str | None, typer.Option(help="system message text")] = None,
+    prompts: Annotated[Path | None, typer.Option(
+        "--prompts", help="prompt texts from a file instead of babilab's own: YAML (per task: "
+                          "instruction, examples, post_prompt, template), a BABILong prompt "
+                          ".json, or a folder of them")] = None,
     tasks: Annotated[str | None, typer.Option(help="only these tasks, e.g. qa1-qa5")] = None,
     lengths: Annotated[str | None, typer.Option(help="only these lengths, e.g. 0k,4k")] = None,
     batch_size: Annotated[int | None, typer.Option(help="samples per answerer call and per "
@@ -209,7 +243,8 @@ def eval_(
         "--rag-order": ("order", rag_order), "--rag-embedder": ("embedder", rag_embedder),
         "--rag-index": ("index", rag_index)}, model_arg or [])
     overrides = {"suite": str(suite) if suite else None, "run": str(run) if run else None,
-                 "prompts": prompt, "system_prompt": system_prompt, "tasks": tasks,
+                 "prompts": prompt, "system_prompt": system_prompt,
+                 "prompts_file": str(prompts) if prompts else None, "tasks": tasks,
                  "lengths": lengths, "batch_size": batch_size, "mode": mode}
     cfg = resolve_eval_config(config, overrides, model, options)
     summaries = run_eval_config(cfg, f"{config}: " if config else "")
@@ -240,12 +275,15 @@ def rescore(
     run: Annotated[Path, typer.Argument(help="a run folder")],
     mode: Annotated[str, typer.Option(help="babilong (the official metric) or strict")] = "babilong",
     effective_threshold: Annotated[str, typer.Option(help=EFFECTIVE_HELP)] = "relative:0.85",
+    out: Annotated[Path | None, typer.Option(help="folder for the scores and summary files "
+                                                  "(default RUN; the run is only read)")] = None,
 ) -> None:
     """Score stored predictions again, without running any model."""
     from .runs import score_run
 
-    print_summary(score_run(run, mode, effective_rule(effective_threshold)))
-    typer.echo(f"wrote {run / f'scores_{mode}.csv'} and {run / f'summary_{mode}.json'}")
+    folder = out or run
+    print_summary(score_run(run, mode, effective_rule(effective_threshold), folder))
+    typer.echo(f"wrote {folder / f'scores_{mode}.csv'} and {folder / f'summary_{mode}.json'}")
 
 
 @app.command()
@@ -256,10 +294,19 @@ def report(
     effective_threshold: Annotated[str, typer.Option(help=EFFECTIVE_HELP)] = "relative:0.85",
 ) -> None:
     """Heatmaps, tables and one HTML page from a run's predictions; prints the summary."""
+    from .outputs import check_output_dir, staged_dir
     from .report import build_report
+    from .runs import RunStore
+    from .runs.results import check_mode
 
-    index = build_report(run, mode, out, effective_rule(effective_threshold))
-    print_summary(json.loads((index.parent / f"summary_{mode}.json").read_text()))
+    check_mode(mode)
+    rule = effective_rule(effective_threshold)
+    out = out or run / "report"
+    check_output_dir(out, "--out")
+    RunStore(run, create=False).close()  # a run, readable, before any folder is made
+    with staged_dir(out) as tmp:  # the files appear together, or not at all
+        index = out / build_report(run, mode, tmp, rule).name
+    print_summary(json.loads((out / f"summary_{mode}.json").read_text()))
     typer.echo(f"report: {index}")
 
 
@@ -319,11 +366,13 @@ def train_(
     """Train a memory model (or a plain backbone) through a curriculum of lengths."""
     import logging
 
+    from .outputs import check_output_dir
     from .train import load_recipe, train
 
+    cfg = load_recipe(recipe, set_ or [], {"out_dir": out_dir} if out_dir else None)
+    check_output_dir(Path(cfg.out_dir), "out_dir")  # before any weights load
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    result = train(load_recipe(recipe, set_ or [], {"out_dir": out_dir} if out_dir else None),
-                   resume=resume, stop_after_s=None if stop_after is None else 60 * stop_after)
+    result = train(cfg, resume=resume, stop_after_s=None if stop_after is None else 60 * stop_after)
     if not result.finished:
         typer.echo(f"stopped after {stop_after:g} minutes with a checkpoint; continue: "
                    f"babilab train {result.out_dir / 'config.json'} --resume")
@@ -338,7 +387,8 @@ def train_(
 
 def print_summary(summary: dict) -> None:
     """Per model: accuracy per task and length, each task's effective context length, and the
-    qa1-qa5 row as the leaderboard prints it; then the effective-length rule in words."""
+    qa1-qa5 row as the leaderboard prints it, and where the supporting facts' depths are
+    known, accuracy with them in the first 25% vs the rest; then the effective-length rule."""
     from .scoring import EffectiveRule, effective_label
 
     for model, s in summary["models"].items():
@@ -354,6 +404,10 @@ def print_summary(summary: dict) -> None:
             typer.echo("qa1-5  " + "".join(f"{'' if v is None else v:>8}"
                                            for v in s["leaderboard"].values())
                        + "  (leaderboard rounding)")
+        if any((s.get("depth") or {}).get("early_vs_rest", {}).values()):
+            from .runs.depth import early_vs_rest_line
+
+            typer.echo(early_vs_rest_line(s["depth"]))
     if summary["models"]:
         rule = EffectiveRule.parse(summary["effective_rule"]["rule"])
         typer.echo("\n" + rule.describe(at_least=">="))
@@ -374,29 +428,80 @@ class typer_progress:
         self.bar.close()
 
 
+EXIT_STOPPED = 130  # Ctrl-C or SIGTERM, as a shell reports an interrupt
+KEPT_WHEN_STOPPED = {  # what a command stopped midway leaves, and how to go on
+    "eval": "the predictions stored so far are kept; the same command continues from them",
+    "train": "the checkpoints written so far are kept; continue with the same command and "
+             "--resume",
+    "import": "each model's predictions are stored whole or not at all; the same command "
+              "finishes the import",
+}
+KEPT_OTHERWISE = "nothing half-written is left; run the same command again"
+
+
+class StopSignals:
+    """While a command runs, SIGTERM (`kill`, a scheduler taking the machine back) stops it
+    like Ctrl-C, so what Ctrl-C keeps is kept (a memory model's read in progress); either
+    signal is remembered, for the line that says the command was stopped."""
+
+    def __init__(self):
+        self.received: str | None = None
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():  # signals need the main one
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self.stop)
+        return self
+
+    def stop(self, signum, frame) -> None:
+        self.received = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    def line(self, argv: list[str]) -> str:
+        words = [a for a in argv if not a.startswith("-")][:2]
+        name = " ".join(words) if words[:1] == ["babi"] else "".join(words[:1])
+        how = f"by {self.received}" if self.received else "(interrupted)"
+        return f"babilab: {name or 'babilab'} stopped {how}; {KEPT_WHEN_STOPPED.get(name, KEPT_OTHERWISE)}"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command line; every failure is one line on stderr and a non-zero exit code."""
+    argv = sys.argv[1:] if argv is None else argv
     command = typer.main.get_command(app)
-    # SIGTERM (`kill`, a scheduler taking the machine back) stops like Ctrl-C, so what Ctrl-C
-    # keeps is kept (a memory model's read in progress)
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if on_main_thread else None
-    try:
-        code = command.main(args=argv, prog_name="babilab", standalone_mode=False)
-    except typer.Exit as e:
-        return e.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        print("babilab: interrupted", file=sys.stderr)
-        return 130
-    except typer.TyperException as e:  # usage errors: bad option, bad value, missing argument
-        print(f"babilab: error: {e.format_message()}", file=sys.stderr)
-        return 2
-    except BabilabError as e:
-        print(f"babilab: error: {e}", file=sys.stderr)
-        return 2
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    with StopSignals() as signals:
+        try:
+            code = command.main(args=argv, prog_name="babilab", standalone_mode=False)
+        except typer.Exit as e:
+            code = e.exit_code
+        except (typer.Abort, KeyboardInterrupt):
+            code = EXIT_STOPPED
+        except typer.TyperException as e:  # usage errors: bad option, bad value, missing argument
+            return error_line(e.format_message())
+        except BabilabError as e:
+            return error_line(str(e))
+        except OSError as e:  # a disk that filled up, a folder made read-only mid-run
+            from .outputs import os_error_line
+
+            return error_line(os_error_line(e))
+        except Exception as e:  # a bug: still one line, the traceback on request
+            if os.environ.get("BABILAB_TRACEBACK"):
+                raise
+            first = str(e).splitlines()[0] if str(e) else ""
+            return error_line(f"internal error ({type(e).__name__}: {first}); please report it "
+                              "with the command line (BABILAB_TRACEBACK=1 shows where)", code=1)
+    if code == EXIT_STOPPED:  # typer turns KeyboardInterrupt into this exit code, silently
+        print(signals.line(argv), file=sys.stderr)
     return code if isinstance(code, int) else 0
+
+
+def error_line(message: str, code: int = 2) -> int:
+    print(f"babilab: error: {' '.join(message.split())}", file=sys.stderr)  # one line, always
+    return code
 
 
 def run() -> None:

@@ -18,15 +18,22 @@ exactly as BABILong sends it. `PromptConfig.name` is BABILong's run-configuratio
 ("instruction_yes_examples_no_..."), recorded with every prediction.
 
 The wording is babilab's own; examples use names and places outside the bAbI vocabulary so
-they cannot leak answers. This module knows nothing about backends.
+they cannot leak answers. `PromptConfig.prompts` swaps in the text of a prompts file
+(prompt_files.py: BABILong's own prompt files, or any wording), formatted as BABILong does;
+`PromptConfig.key` then names the file's digest too, so predictions made with two files are
+never stored as one. This module knows nothing about backends.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from .errors import BabilabError
+
+if TYPE_CHECKING:
+    from .prompt_files import PromptFile
 
 
 @dataclass(frozen=True)
@@ -244,6 +251,17 @@ class PromptConfig:
     post_prompt: bool = True
     chat_template: bool = True
     system_prompt: str | None = None  # text of an optional system message (chat only)
+    prompts: PromptFile | None = None  # texts from a prompts file instead of babilab's own
+
+    @property
+    def key(self) -> str:
+        """What predictions are stored under: the name, and with a prompts file its digest."""
+        return self.name if self.prompts is None else f"{self.name}@prompts-{self.prompts.short}"
+
+    def at_length(self, length: str) -> PromptConfig:
+        """The configuration as sent at one length: a published run's prompt files may hold
+        other texts at some lengths (prompt_files.py); the key stays the same."""
+        return self if self.prompts is None else replace(self, prompts=self.prompts.at_length(length))
 
     @property
     def name(self) -> str:
@@ -291,6 +309,8 @@ def format_prompt(task: str, context: str, question: str, config: PromptConfig) 
     <BLANKLINE>
     Question: Where is Mary?
     """
+    if config.prompts is not None:  # a file's text, put together exactly as BABILong does
+        return config.prompts.format(task, context, question, config)
     if task not in TASK_PROMPTS:
         raise BabilabError(f"no prompt for task {task!r}; tasks are qa1..qa20")
     prompt = TASK_PROMPTS[task]

@@ -102,7 +102,9 @@ def read_file(path: Path) -> list[Story]:
     try:
         text = path.read_text(encoding="ascii")
     except UnicodeDecodeError as e:
-        raise BabiFormatError(f"{path}: not ASCII text ({e.reason} at byte {e.start})") from None
+        raise BabiFormatError(f"{path}: not ASCII text ({e.reason} at byte {e.start}); bAbI "
+                              "v1.2 files are ASCII: give one, or make one with "
+                              "`babilab babi generate`") from None
     except OSError as e:
         raise BabiFormatError(f"{path}: cannot read ({e.strerror})") from None
     return parse_stories(text, task, source=str(path))
@@ -113,7 +115,8 @@ def find_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise BabiFormatError(f"{path}: no such file or folder")
+        raise BabiFormatError(f"{path}: no such file or folder; give a bAbI file or a folder "
+                              "of them")
     files = [p for p in path.rglob("qa*_*.txt") if _FILE_RE.match(p.name)]
     if not files:
         raise BabiFormatError(f"{path}: no qaN_<name>_<split>.txt files found")

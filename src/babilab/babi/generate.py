@@ -16,14 +16,13 @@ split is that of the generator (the hash is independent of what the story says).
 from __future__ import annotations
 
 import hashlib
-import os
 import random
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import islice
 from pathlib import Path
 
 from ..errors import BabilabError
+from ..outputs import check_output_dir, staged_dir
 from .fileformat import file_name, format_stories, format_story
 from .story import QA, Story
 from .tasks import load_task, parse_tasks
@@ -105,11 +104,13 @@ def take_qas(task: str, split: str, n: int, seed: int = 0) -> list[QA]:
 
 
 def write_files(tasks: str | list[str], split: str, n_questions: int, seed: int,
-                out_dir: Path) -> list[Path]:
-    """Generate one v1.2 file per task into `out_dir`, all or nothing.
+                out_dir: Path, on_task: Callable[[str], None] | None = None) -> list[Path]:
+    """Generate one v1.2 file per task into `out_dir`, all or nothing; `on_task(task)` is
+    called as each task's file is ready (a progress bar).
 
     Every file is built in a temporary folder next to `out_dir` and moved into place only
-    once all tasks succeeded, so a failure or an interrupt leaves no partial file behind.
+    once all tasks succeeded, so a failure or an interrupt leaves no partial file behind,
+    nor any folder made for `out_dir`.
     """
     names = parse_tasks(tasks if isinstance(tasks, str) else ",".join(tasks))
     if split not in SPLITS:
@@ -117,23 +118,14 @@ def write_files(tasks: str | list[str], split: str, n_questions: int, seed: int,
     if n_questions < 0:
         raise BabilabError(f"question count must be >= 0, got {n_questions}")
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise BabilabError(f"{out_dir} exists and is not a folder")
-    parent = out_dir.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=parent, prefix=".babi-tmp-") as tmp:
-        staged = []
+    check_output_dir(out_dir, "--out")
+    with staged_dir(out_dir) as tmp:
         for task in names:
             text = format_stories(generate_stories(task, split, n_questions, seed))
-            path = Path(tmp) / file_name(task, split)
-            path.write_text(text, encoding="ascii")
-            staged.append(path)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        final = []
-        for path in staged:
-            os.replace(path, out_dir / path.name)
-            final.append(out_dir / path.name)
-    return final
+            (tmp / file_name(task, split)).write_text(text, encoding="ascii")
+            if on_task is not None:
+                on_task(task)
+    return [out_dir / file_name(task, split) for task in names]
 
 
 __all__ = [

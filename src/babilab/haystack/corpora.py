@@ -206,7 +206,7 @@ def text_dir(path: str | Path, split: str = "test") -> Corpus:
     """Every *.txt under `path` (recursively), one book each, id = relative path."""
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise CorpusError(f"dir:{path}: no such folder")
+        raise CorpusError(f"dir:{path}: no such folder; give a folder of .txt books")
     docs = []
     for p in sorted(root.rglob("*.txt")):
         if not p.is_file():
@@ -224,7 +224,7 @@ def text_dir(path: str | Path, split: str = "test") -> Corpus:
 def text_file(path: str | Path, split: str = "test") -> Corpus:
     p = Path(path).expanduser()
     if not p.is_file():
-        raise CorpusError(f"file:{path}: no such file")
+        raise CorpusError(f"file:{path}: no such file; give a UTF-8 text file")
     text = decode_utf8(p.read_bytes(), str(p)).strip()
     if not text:
         raise CorpusError(f"file:{path}: the file is empty")

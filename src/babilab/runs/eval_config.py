@@ -8,7 +8,8 @@
       - model: hf:smollm2
         options: {max_new_tokens: 10, dtype: float32}
 
-Top-level keys mirror `babilab eval`'s options (`prompts` is the list of --prompt names); a
+Top-level keys mirror `babilab eval`'s options (`prompts` is the list of --prompt names,
+`prompts_file` the --prompts file: YAML, a BABILong prompt .json or a folder of them); a
 model's `options` are its answerer's keyword options (`max_new_tokens`, `timeout_s`,
 `chunk`, ...). Unknown keys are errors (extra="forbid", as training recipes), so a typo
 never runs with a default. The command line overrides the file: --suite, --run, --tasks ...
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +36,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..babi import parse_tasks
 from ..errors import BabilabError
 from ..models.base import check_options, redact
+from ..outputs import write_text_atomic
+from ..prompt_files import load_prompt_file
 from ..prompts import PromptConfig
 from ..scoring import MODES
 from ..suite.files import Suite
 from ..train.config import config_error, read_yaml
-from .evaluate import EvalSummary, evaluate, select_cells
+from .evaluate import EvalSummary, check_prompt_files, check_run_dir, evaluate, select_cells
 
 RECORD_FILE = "eval_config.yaml"
 _FLOAT = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")  # YAML 1.1 reads 1e-4 as a string
@@ -63,6 +67,7 @@ class EvalConfig(BaseModel):
     models: list[ModelRun] = Field(min_length=1)
     prompts: list[str] = []  # prompt configuration names; none: BABILong's full prompt
     system_prompt: str | None = None
+    prompts_file: str | None = None  # prompt texts from a file instead of babilab's own
     tasks: list[str] | None = None  # None: every task the suite has
     lengths: list[str] | None = None
     batch_size: int = Field(8, ge=1)
@@ -99,11 +104,17 @@ class EvalConfig(BaseModel):
         return v
 
     def prompt_configs(self, options: Mapping[str, Any]) -> list[PromptConfig]:
+        """The configurations to run, each with the prompts file's texts when there is one
+        (read here, so a bad file is refused before anything is written)."""
         if self.prompts:
-            return [PromptConfig.from_name(p, self.system_prompt) for p in self.prompts]
-        # BABILong's full prompt; a completions endpoint takes raw text, so no chat template
-        return [PromptConfig(chat_template=options.get("mode") != "completions",
-                             system_prompt=self.system_prompt)]
+            configs = [PromptConfig.from_name(p, self.system_prompt) for p in self.prompts]
+        else:  # BABILong's full prompt; a completions endpoint takes raw text: no chat template
+            configs = [PromptConfig(chat_template=options.get("mode") != "completions",
+                                    system_prompt=self.system_prompt)]
+        if self.prompts_file is None:
+            return configs
+        prompts = load_prompt_file(self.prompts_file)
+        return [replace(c, prompts=prompts) for c in configs]
 
 
 def yaml_value(text: str) -> Any:
@@ -172,10 +183,13 @@ def resolve_eval_config(path: Path | None, overrides: Mapping[str, Any], model: 
 
 
 def check_eval_config(cfg: EvalConfig, where: str = "") -> Suite:
-    """Everything that can be checked without loading a model: the suite, the filters, and
-    each model's options against its answerer's signature. Returns the opened suite."""
+    """Everything that can be checked without loading a model: the run folder (a folder,
+    with readable run files of this format), the suite (every sample of the cells asked
+    for, read once), the filters, and each model's options against its answerer's
+    signature. Returns the opened suite."""
+    check_run_dir(Path(cfg.run))
     suite = Suite(cfg.suite)
-    select_cells(suite, cfg.tasks, cfg.lengths)
+    suite.check(select_cells(suite, cfg.tasks, cfg.lengths))
     for i, m in enumerate(cfg.models):
         try:
             check_options(m.model, m.options)
@@ -206,19 +220,22 @@ def write_record(cfg: EvalConfig) -> Path:
     run_dir = Path(cfg.run)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / RECORD_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("# the resolved config of the latest `babilab eval` into this run; run it again:\n"
-                   f"#   babilab eval --config {path}\n" + yaml.safe_dump(data, sort_keys=False))
-    tmp.replace(path)
+    write_text_atomic(path, "# the resolved config of the latest `babilab eval` into this run; "
+                      f"run it again:\n#   babilab eval --config {path}\n"
+                      + yaml.safe_dump(data, sort_keys=False))
     return path
 
 
 def run_eval_config(cfg: EvalConfig, where: str = "",
                     progress: bool | None = None) -> list[EvalSummary]:
-    """Check everything, record the config, then evaluate each model in turn."""
+    """Check everything, then evaluate each model in turn; the config is recorded once the
+    first model has loaded, so a model that cannot load leaves the run folder as it was."""
     suite = check_eval_config(cfg, where)
     configs = [cfg.prompt_configs(m.options) for m in cfg.models]  # may refuse: before writing
-    write_record(cfg)
+    cells = select_cells(suite, cfg.tasks, cfg.lengths)
+    for c in configs:
+        check_prompt_files(c, cells)
     return [evaluate(suite, m.model, cfg.run, configs=c, batch_size=cfg.batch_size,
-                     tasks=cfg.tasks, lengths=cfg.lengths, progress=progress, **m.options)
+                     tasks=cfg.tasks, lengths=cfg.lengths, progress=progress,
+                     before_writing=lambda: write_record(cfg), **m.options)
             for m, c in zip(cfg.models, configs, strict=True)]

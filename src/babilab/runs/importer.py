@@ -36,7 +36,7 @@ from ..models.base import fingerprint_of
 from ..prompts import PromptConfig
 from ..scoring import TASK_LABELS
 from ..suite.files import length_name, parse_length
-from .evaluate import note_model
+from .evaluate import check_run_dir, note_model
 from .store import STORE_FILE, Prediction, RunStore
 
 COLUMNS = ("target", "output", "question")
@@ -209,6 +209,7 @@ def prompt_settings(files: list[PredictionFile]) -> dict[str, list[dict]]:
 def import_babilong(pred_dir: Path | str, run_dir: Path | str) -> list[ImportSummary]:
     """Store the predictions under `pred_dir` in `run_dir`; the same files twice add nothing."""
     pred_dir, run_dir = Path(pred_dir), Path(run_dir)
+    check_run_dir(run_dir)  # a folder, with readable run files of this format
     models = find_models(pred_dir)
     if (run_dir / STORE_FILE).exists():  # one label with two fingerprints would pool them
         with RunStore(run_dir, create=False) as store:

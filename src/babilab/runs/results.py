@@ -4,8 +4,9 @@
 --mode strict` costs seconds) and writes `scores_<mode>.csv` (one row per prediction) and
 `summary_<mode>.json` (per model: cells with accuracy, n and a 95% interval per prompt
 configuration, the leaderboard's best configuration per task, the qa1-qa5 average per
-length, exact and as the leaderboard prints it, the effective context length per task, and
-for retrieval answerers recall@k per cell). `export_babilong` writes BABILong's prediction
+length, exact and as the leaderboard prints it, the effective context length per task, for
+retrieval answerers recall@k per cell, and where recorded, accuracy by where the supporting
+facts lie: depth.py). `export_babilong` writes BABILong's prediction
 layout for leaderboard submissions.
 
 A model is its label *and* its fingerprint (the answerer and its decoding settings): the
@@ -22,8 +23,11 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import BabilabError
+from ..outputs import check_output_dir, created_folder, staged_dir, write_atomic, write_text_atomic
 from ..scoring import (
     DEFAULT_EFFECTIVE_RULE,
+    MODES,
     EffectiveRule,
     aggregate,
     best_config_per_task,
@@ -33,6 +37,7 @@ from ..scoring import (
     score_answer,
 )
 from ..suite.files import sort_lengths, sort_tasks
+from .depth import depth_summary
 from .store import Prediction, RunStore
 
 
@@ -138,6 +143,9 @@ def summarize_model(rows: list[Scored], rule: EffectiveRule) -> dict:
     retrieval = retrieval_cells(rows, best)
     if retrieval:  # retrieval answerers only: recall@k next to accuracy
         summary["retrieval"] = retrieval
+    depth = depth_summary(rows, best, lengths)
+    if depth:  # predictions that know where their supporting facts lie
+        summary["depth"] = depth
     return summary
 
 
@@ -147,14 +155,34 @@ def summarize(scored: list[Scored], mode: str, rule: EffectiveRule = DEFAULT_EFF
             "models": {name: summarize_model(rows, rule) for name, rows in by_model(scored).items()}}
 
 
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise BabilabError(f"unknown scoring mode {mode!r}; use --mode {' or '.join(MODES)}")
+    return mode
+
+
 def score_run(run_dir: Path | str, mode: str = "babilong",
-              rule: EffectiveRule = DEFAULT_EFFECTIVE_RULE) -> dict:
-    """Score all predictions of a run; writes scores_<mode>.csv and summary_<mode>.json."""
+              rule: EffectiveRule = DEFAULT_EFFECTIVE_RULE, out: Path | str | None = None) -> dict:
+    """Score all predictions of a run; writes scores_<mode>.csv and summary_<mode>.json into
+    `out` (by default the run folder), each atomically. The run itself is only read, so with
+    `out` elsewhere it may be read-only (a shared results folder, a mounted archive)."""
+    check_mode(mode)
     run_dir = Path(run_dir)
+    out = run_dir if out is None else Path(out)
+    check_output_dir(out, "--out")
     with RunStore(run_dir, create=False) as store:
         predictions = list(store.predictions())
     scored = score_predictions(predictions, mode)
-    with open(run_dir / f"scores_{mode}.csv", "w", newline="", encoding="utf-8") as f:
+    summary = summarize(scored, mode, rule)
+    with created_folder(out):
+        write_atomic(out / f"scores_{mode}.csv", lambda tmp: write_scores(tmp, scored))
+        write_text_atomic(out / f"summary_{mode}.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def write_scores(path: str, scored: list[Scored]) -> None:
+    """scores_<mode>.csv: one row per prediction, whether it is correct."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["model", "model_fingerprint", "prompt_config", "task", "length",
                          "sample_id", "target", "output", "correct", "depth", "over_window",
@@ -164,30 +192,61 @@ def score_run(run_dir: Path | str, mode: str = "babilong",
             writer.writerow([p.model, p.model_fingerprint, p.prompt_config, p.task, p.length,
                              p.sample_id, p.target, p.output, int(s.correct), p.depth,
                              int(p.over_window), p.error or ""])
-    summary = summarize(scored, mode, rule)
-    (run_dir / f"summary_{mode}.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
 
 
 def export_babilong(run_dir: Path | str, out: Path | str) -> list[Path]:
     """Write `<out>/<model>/<task>_<length>_<config>.csv` with `,target,output,question`;
-    `<model>` is the model's name (`model_names`), so two settings of a label never share a file."""
-    out = Path(out)
+    `<model>` is the model's name (`model_names`), so two settings of a label never share a file.
+    The run is only read; the files are built aside and moved into `out` once all are written.
+    Names from the store become path parts that cannot leave `out` (`safe_part`)."""
+    run_dir, out = Path(run_dir), Path(out)
+    check_output_dir(out, "--out")
     with RunStore(run_dir, create=False) as store:
         predictions = list(store.predictions())
     names = model_names({(p.model, p.model_fingerprint) for p in predictions})
     groups: dict[tuple[str, str, str, str], list[Prediction]] = defaultdict(list)
     for p in predictions:
         groups[(names[(p.model, p.model_fingerprint)], p.task, p.length, p.prompt_config)].append(p)
-    written = []
+    files: dict[Path, list[Prediction]] = {}
     for (model, task, length, config), rows in sorted(groups.items()):
-        path = out / model / f"{task}_{length}_{config}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rows.sort(key=lambda p: int(p.sample_id.rsplit("/", 1)[1]))
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["", "target", "output", "question"])
-            for i, p in enumerate(rows):
-                writer.writerow([i, p.target, p.output, p.question])
-        written.append(path)
-    return written
+        relative = export_path(model, task, length, config)
+        if relative in files:
+            raise BabilabError(f"{run_dir}: two models export to {relative} ({model!r} and "
+                               "another whose name differs only in characters a path cannot "
+                               "hold); export into separate folders per model")
+        files[relative] = sorted(rows, key=lambda p: sample_number(p, run_dir))
+    with staged_dir(out) as tmp:
+        for relative, rows in files.items():
+            (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp / relative, "w", newline="", encoding="utf-8") as f:
+                writer = csv.writer(f)
+                writer.writerow(["", "target", "output", "question"])
+                for i, p in enumerate(rows):
+                    writer.writerow([i, p.target, p.output, p.question])
+    return [out / relative for relative in files]
+
+
+def safe_part(name: str) -> str:
+    """A name from the store as one path part: no separators, never empty, `.` or `..`.
+
+    >>> safe_part(".."), safe_part("a/b"), safe_part("openai:gpt-4o")
+    ('__', 'a_b', 'openai:gpt-4o')
+    """
+    cleaned = "".join("_" if c in "/\\\0" else c for c in name)
+    return cleaned if cleaned.strip(".") else "_" * max(len(cleaned), 1)
+
+
+def export_path(model: str, task: str, length: str, config: str) -> Path:
+    """`<model>/<task>_<length>_<config>.csv`, the model's `org/name` kept as two folders."""
+    folders = [safe_part(part) for part in model.split("/")]
+    return Path(*folders, f"{safe_part(task)}_{safe_part(length)}_{safe_part(config)}.csv")
+
+
+def sample_number(p: Prediction, run_dir: Path) -> int:
+    """The n of `task/length/n`: the row order of BABILong's files."""
+    tail = p.sample_id.rsplit("/", 1)[-1]
+    if not tail.isdigit():
+        raise BabilabError(f"{run_dir}: prediction {p.sample_id!r} of {p.model} has no sample "
+                           "number (expected task/length/N), so its row in the export is "
+                           "unknown; export a run made by `babilab eval` or `babilab import`")
+    return int(tail)

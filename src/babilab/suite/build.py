@@ -12,6 +12,12 @@ generator version and the background's fingerprint (corpus *content* + tokenizer
 was prepared), never paths or times. `out` and `progress` are the only settings left out
 (NOT_HASHED). Building into a folder that already holds the same fingerprint is a no-op, and
 without `out` suites live in the user cache under their fingerprint.
+
+NIAH-style grids (`generate --depths 0,25,50,75,100`) are one ordinary suite per depth, each
+built with placement `depth:D` into OUT/depth-D: placement is part of the config, so each
+depth has its own fingerprint (the same one `--placement depth:D` gives) and the suite format
+stays one placement per suite. Predictions record their suite's placement, so a run that
+evaluates all of them reports accuracy by depth x length.
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ import json
 import sys
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from ..babi import GENERATOR_VERSION, SPLITS, parse_tasks, take_qas
 from ..errors import BabilabError
-from .files import SUITE_FILE, SUITE_FORMAT, Sample, Suite, SuiteWriter, parse_length
+from .files import SUITE_FILE, SUITE_FORMAT, Sample, Suite, SuiteWriter, length_name, parse_length
 
 NOT_HASHED = frozenset({"out", "progress"})
+MAX_LENGTH_TOKENS = 100_000_000  # ten times BABILong's longest (10M): one sample sits in memory
+MAX_SAMPLES = 100_000  # questions per task (BABILong has 100 to 1,000)
 
 
 class GenerateConfig(BaseModel):
@@ -55,16 +63,37 @@ class GenerateConfig(BaseModel):
     def _lengths(cls, v):
         names = [x.strip() for x in (v.split(",") if isinstance(v, str) else v)]
         for name in names:
-            parse_length(name)
+            if parse_length(name) > MAX_LENGTH_TOKENS:  # one sample is built in memory
+                raise ValueError(f"{name} is over the longest length babilab builds, "
+                                 f"{length_name(MAX_LENGTH_TOKENS)} tokens")
         if not names:
             raise ValueError("give at least one length")
         return names
 
-    @field_validator("samples", "reserve_tokens")
+    @field_validator("samples")
     @classmethod
-    def _non_negative(cls, v):
+    def _samples(cls, v):
+        if not 1 <= v <= MAX_SAMPLES:  # 0 builds an empty suite; the questions are held in memory
+            raise ValueError(f"must be between 1 and {MAX_SAMPLES:,} questions per task, got {v}")
+        return v
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v):
+        if v < 0:
+            raise ValueError(f"must be >= 0 (it seeds numpy's generators), got {v}")
+        return v
+
+    @field_validator("reserve_tokens")
+    @classmethod
+    def _reserve(cls, v, info: ValidationInfo):
         if v < 0:
             raise ValueError(f"must be >= 0, got {v}")
+        shortest = min((parse_length(n) for n in info.data.get("lengths", [])
+                        if parse_length(n) > 0), default=None)
+        if shortest is not None and v >= shortest:  # no room for any context: all dropped
+            raise ValueError(f"{v} leaves no context at {length_name(shortest)}; give a reserve "
+                             f"below the shortest length ({shortest} tokens)")
         return v
 
     @field_validator("split")
@@ -150,11 +179,43 @@ def generate_suite(cfg: GenerateConfig, out: Path | str | None = None,
     return Suite(out)
 
 
+def parse_depths(text: str) -> list[float]:
+    """`"0,25,50"` -> [0.0, 25.0, 50.0]: distinct depths in percent of the context."""
+    try:
+        depths = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise BabilabError(f"--depths {text!r}: expected percentages, e.g. 0,25,50,75,100") from None
+    if not depths or any(not 0 <= d <= 100 for d in depths):
+        raise BabilabError(f"--depths {text!r}: expected percentages within 0..100, e.g. 0,25,50,75,100")
+    if len(set(depths)) != len(depths):
+        raise BabilabError(f"--depths {text!r}: a depth is given twice")
+    return depths
+
+
+def depth_suite_dir(out: Path | str, depth: float) -> Path:
+    """Where `--depths` puts one depth's suite: OUT/depth-25."""
+    return Path(out) / f"depth-{depth:g}"
+
+
+def generate_depth_suites(cfg: GenerateConfig, depths: list[float], out: Path | str | None = None,
+                          progress: bool | None = None) -> list[Suite]:
+    """One suite per depth: `cfg` with placement depth:D, into OUT/depth-D (or the cache)."""
+    if "placement" in cfg.model_fields_set:
+        raise BabilabError(f"--depths places the facts at each depth itself; drop placement "
+                           f"{cfg.placement!r}")
+    return [generate_suite(cfg.model_copy(update={"placement": f"depth:{d:g}"}),
+                           None if out is None else depth_suite_dir(out, d), progress)
+            for d in depths]
+
+
 def config_error(e: Exception) -> BabilabError:
     """A pydantic validation error as one line."""
     errors = getattr(e, "errors", None)
     if callable(errors):
         first = errors()[0]
         where = ".".join(str(x) for x in first.get("loc", ())) or "config"
-        return BabilabError(f"{where}: {str(first.get('msg', e)).removeprefix('Value error, ')}")
+        message = str(first.get("msg", e)).removeprefix("Value error, ")
+        if first.get("type") == "extra_forbidden":  # a typo: say what the options are
+            message = f"unknown option; the options are {', '.join(GenerateConfig.model_fields)}"
+        return BabilabError(f"{where}: {message}")
     return BabilabError(str(e))

@@ -8,7 +8,9 @@
 Rows keep BABILong's field names (`input`, `question`, `target`) so official sets and ours
 load alike, plus what babilab knows and BABILong forgets: the facts, which of them support
 the answer, and where each one sits in the context (character and token offsets, depth %).
-A suite is built in a temporary folder and renamed into place only when complete.
+A suite is built in a temporary folder and renamed into place only when complete, and
+read back checked: a damaged suite.json or sample line (truncated, binary, other fields) is
+one BabilabError naming the file, the line and the fix, never a traceback mid-evaluation.
 
 This module knows nothing about how answers are produced.
 """
@@ -19,12 +21,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import BabilabError
+from ..outputs import check_output_dir, make_dir, missing_folders, remove_if_empty
 
 SUITE_FORMAT = "babilab-suite/1"
 SUITE_FILE = "suite.json"
@@ -105,13 +107,7 @@ class Suite:
         if not info_path.is_file():
             raise BabilabError(f"{self.path}: not a babilab suite (no {SUITE_FILE}); "
                                "make one with `babilab generate`")
-        try:
-            self.info = json.loads(info_path.read_text())
-        except json.JSONDecodeError as e:
-            raise BabilabError(f"{info_path}: unreadable ({e.msg} at line {e.lineno})") from None
-        if self.info.get("format") != SUITE_FORMAT:
-            raise BabilabError(f"{self.path}: suite format {self.info.get('format')!r}, "
-                               f"this babilab reads {SUITE_FORMAT!r}")
+        self.info = read_suite_info(info_path)
 
     @property
     def fingerprint(self) -> str:
@@ -126,14 +122,112 @@ class Suite:
     def samples(self, task: str, length: str) -> Iterator[Sample]:
         path = self.path / "data" / task / f"{length}.jsonl"
         if not path.is_file():
-            raise BabilabError(f"{self.path}: no samples for {task} at {length}")
+            raise BabilabError(f"{self.path}: no samples for {task} at {length} ({path.name} is "
+                               f"missing); {REBUILD}")
+        where = f"{self.path}: unreadable sample in {task}/{length}"
         with open(path, encoding="utf-8") as f:
-            for line in f:
-                yield Sample.from_row(json.loads(line))
+            try:
+                for number, line in enumerate(f, 1):
+                    if line.strip():
+                        yield sample_of_line(line, f"{where} (line {number}")
+            except UnicodeDecodeError:
+                raise BabilabError(f"{where} ({path.name} is not UTF-8 text: binary or "
+                                   f"damaged); {REBUILD}") from None
+
+    def check(self, cells: Iterable[tuple[str, str]] | None = None) -> None:
+        """Read every sample of `cells` (all by default), so a damaged line is refused now,
+        before a run writes anything or loads a model."""
+        for task, length in self.cells() if cells is None else cells:
+            for _ in self.samples(task, length):
+                pass
 
     def __iter__(self) -> Iterator[Sample]:
         for task, length in self.cells():
             yield from self.samples(task, length)
+
+
+REBUILD = "rebuild the suite with `babilab generate`"
+_REQUIRED = {"task": str, "length": str, "index": int, "input": str, "question": str,
+             "target": str}
+_LISTS = {"facts": str, "supporting": int, "fact_char_offsets": int, "fact_token_offsets": int,
+          "fact_depths": float}
+
+
+def kind_name(value) -> str:
+    """`"a list"`, `"a string"`: a JSON value's type, for messages."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true or false",
+             int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def is_kind(value, kind: type) -> bool:
+    """JSON typing: no bools for numbers, ints are floats too."""
+    if isinstance(value, bool):
+        return kind is bool
+    return isinstance(value, (int, float) if kind is float else kind)
+
+
+def row_problem(row) -> str | None:
+    """What makes a sample row unusable (wrong shape, missing or mistyped fields), or None.
+    Fields this babilab does not know are left alone: official sets carry their own."""
+    if not isinstance(row, dict):
+        return f"{kind_name(row)}, not an object"
+    missing = [k for k in _REQUIRED if k not in row]
+    if missing:
+        return f"no {', '.join(missing)} field{'s' * (len(missing) > 1)}"
+    for name, kind in _REQUIRED.items():
+        if not is_kind(row[name], kind):
+            return f"{name} is {kind_name(row[name])}, expected {kind_name(kind())}"
+    for name, kind in _LISTS.items():
+        value = row.get(name, [])
+        if not isinstance(value, list) or not all(is_kind(v, kind) for v in value):
+            return f"{name} is not a list of {kind_name(kind()).removeprefix('a ')}s"
+    for name, kind in (("context_tokens", int), ("meta", dict)):
+        if row.get(name) is not None and not is_kind(row[name], kind):
+            return f"{name} is {kind_name(row[name])}, expected {kind_name(kind())}"
+    for sized in ("facts", "fact_depths"):  # supporting ids index both
+        if row.get(sized) and any(not 0 <= i < len(row[sized]) for i in row.get("supporting", [])):
+            return f"a supporting id is outside {sized}"
+    return None
+
+
+def sample_of_line(line: str, where: str) -> Sample:
+    """One JSONL line as a Sample; `where` opens the message ("... (line 3")."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise BabilabError(f"{where}: {e.msg}; the file is truncated or damaged); {REBUILD}") from None
+    problem = row_problem(row)
+    if problem:
+        raise BabilabError(f"{where}: {problem}); {REBUILD}")
+    return Sample.from_row(row)
+
+
+def read_suite_info(path: Path) -> dict:
+    """suite.json, checked: an object with this babilab's format, a fingerprint and cells."""
+    try:
+        info = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BabilabError(f"{path}: not UTF-8 text (binary or damaged); {REBUILD}") from None
+    except json.JSONDecodeError as e:
+        raise BabilabError(f"{path}: unreadable ({e.msg} at line {e.lineno}); {REBUILD}") from None
+    if not isinstance(info, dict):
+        raise BabilabError(f"{path}: {kind_name(info)}, expected a JSON object; {REBUILD}")
+    if info.get("format") != SUITE_FORMAT:
+        raise BabilabError(f"{path.parent}: suite format {info.get('format')!r}, this babilab "
+                           f"reads {SUITE_FORMAT!r}; {REBUILD}")
+    if not isinstance(info.get("fingerprint"), str):
+        raise BabilabError(f"{path}: no fingerprint; {REBUILD}")
+    cells = info.get("cells")
+    if not isinstance(cells, dict) or not all(map(is_cell_name, cells)):
+        raise BabilabError(f"{path}: no cells, or cells not named task/length; {REBUILD}")
+    return info
+
+
+def is_cell_name(name: str) -> bool:
+    """`qa1/4k`: a task, a slash, a length."""
+    task, sep, length = name.partition("/")
+    return bool(sep) and re.fullmatch(r"qa\d+", task) is not None and _LENGTH_RE.match(length) is not None
 
 
 class CellWriter:
@@ -168,6 +262,14 @@ class CellWriter:
             self.parquet.close()
 
 
+def check_suite_out(out: Path) -> None:
+    """Refuse a suite folder that cannot be written: not a folder path, not writable, or a
+    folder that holds something other than a suite (which building would replace)."""
+    check_output_dir(out, "--out")
+    if out.is_dir() and any(out.iterdir()) and not (out / SUITE_FILE).exists():
+        raise BabilabError(f"{out} exists and is not a suite; choose an empty folder")
+
+
 class SuiteWriter:
     """Builds a suite in a temporary folder next to `out` and renames it into place.
 
@@ -179,11 +281,11 @@ class SuiteWriter:
 
     def __init__(self, out: Path | str, info: dict):
         self.out = Path(out)
-        if self.out.exists() and any(self.out.iterdir()) and not (self.out / SUITE_FILE).exists():
-            raise BabilabError(f"{self.out} exists and is not a suite; choose an empty folder")
+        check_suite_out(self.out)
         self.info = {"format": SUITE_FORMAT, **info, "cells": {}}
+        self.made = missing_folders(self.out.parent)  # removed again if the build fails
         self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(dir=self.out.parent, prefix=f".{self.out.name}.tmp-"))
+        self.tmp = make_dir(self.out.parent, f".{self.out.name}.tmp-")
 
     def cell(self, task: str, length: str) -> CellWriter:
         return CellWriter(self.tmp, task, length)
@@ -206,6 +308,7 @@ class SuiteWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            remove_if_empty(self.made)
             return
         (self.tmp / SUITE_FILE).write_text(json.dumps(self.info, indent=2, sort_keys=True) + "\n")
         if self.out.exists():  # replace an older suite at the same path

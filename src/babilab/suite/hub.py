@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import BabilabError
+from ..outputs import check_output_dir
 from .files import SUITE_FILE, Sample, Suite, sort_lengths, sort_tasks
 
 CARD_FILE = "README.md"
@@ -181,13 +182,9 @@ def card_text(suite: Suite, cells: dict[str, list[str]], license: str) -> str:
 
 
 def check_out(out: Path) -> None:
-    """Refuse an `out` that holds anything or cannot be a folder, before anything is written."""
-    for parent in [out, *out.parents]:
-        if parent.exists():
-            if not parent.is_dir():
-                where = "is a file" if parent == out else f"is under a file ({parent})"
-                raise BabilabError(f"{out} {where}; choose a new or empty folder")
-            break
+    """Refuse an `out` that holds anything, cannot be a folder or cannot be written, before
+    anything is written."""
+    check_output_dir(out, "--out")
     if out.is_dir() and any(out.iterdir()):
         raise BabilabError(f"{out} exists and is not empty; choose a new or empty folder")
 
@@ -202,15 +199,11 @@ def export_hub(suite_path: Path | str, out: Path | str, license: str = "apache-2
     try:
         written = []
         for task, length in suite.cells():
-            path = tmp / data_file(length, task)
-            try:
-                if write_cell(suite.samples(task, length), path):
-                    written.append((task, length))
-                else:  # `datasets` cannot load an empty split, so the cell gets none
-                    path.unlink()
-            except json.JSONDecodeError as e:
-                raise BabilabError(f"{suite.path}: unreadable sample in {task}/{length} "
-                                   f"({e.msg}); rebuild the suite") from None
+            path = tmp / data_file(length, task)  # a damaged sample: BabilabError, from Suite
+            if write_cell(suite.samples(task, length), path):
+                written.append((task, length))
+            else:  # `datasets` cannot load an empty split, so the cell gets none
+                path.unlink()
         if not written:
             raise BabilabError(f"{suite.path}: no samples to export")
         shutil.copyfile(suite.path / SUITE_FILE, tmp / INFO_FILE)

@@ -26,8 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from ..errors import BabilabError
+from ..outputs import make_dir, write_atomic  # shared with every command that writes
 
 FORMAT_NAME = "babilab-train-checkpoint"
 FORMAT_VERSION = 1
@@ -111,31 +111,6 @@ def set_rng_state(states: Mapping[str, Tensor]) -> None:
 def save_tensors(path: Path, tensors: Mapping[str, Tensor]) -> None:
     """safetensors file written under a temporary name, then renamed."""
     write_atomic(Path(path), lambda p: save_file(dict(tensors), p))
-
-
-def write_atomic(path: Path, write: Callable[[str], Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the result should not be
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def make_dir(parent: Path, prefix: str) -> Path:
-    """A temporary folder in `parent`, with the permissions a plain mkdir would give."""
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
-    os.chmod(tmp, 0o777 & ~_umask())
-    return tmp
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_json(path: Path, data: Any) -> None:

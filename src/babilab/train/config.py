@@ -31,6 +31,7 @@ TRAINABLE = re.compile(r"^(all|memory|lora|top:[1-9]\d*)$")
 # computed (threads can change float summation order, so a resume with other threads is not
 # bit-exact, but it is the same run).
 RESUMABLE_CHANGES = frozenset({"out_dir", "cache_dir", "progress", "threads"})
+MAX_SEGMENTS = 1024  # per training sample; the published curricula stop at 32
 
 
 class Stage(BaseModel):
@@ -46,6 +47,14 @@ class Stage(BaseModel):
     warmup_steps: int | None = Field(None, ge=0)  # default: warmup_frac x steps
     eval_interval: int | None = Field(None, ge=1)
     target_accuracy: float | None = Field(None, gt=0, le=1)
+
+    @field_validator("segments")
+    @classmethod
+    def _segments(cls, v: int) -> int:
+        if v > MAX_SEGMENTS:  # refused here, before any weights load or any step runs
+            raise ValueError(f"at most {MAX_SEGMENTS} (backpropagation through time keeps "
+                             f"every segment's activations), got {v}")
+        return v
 
 
 class TrainConfig(BaseModel):
@@ -81,7 +90,7 @@ class TrainConfig(BaseModel):
     # without the memory (experiments/qa1_failures.py)
     facts_before_last: float = Field(0.0, ge=0, le=1)
     valid_samples: int = Field(100, ge=1)  # validation questions (bAbI valid split), per stage
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # seeds numpy's generators, which take no negative seed
 
     # --- optimisation (per-stage values may override the first five)
     stages: list[Stage] = Field(min_length=1)
@@ -146,7 +155,7 @@ def config_error(e: Exception, where: str = "") -> BabilabError:
         loc = ".".join(str(x) for x in first.get("loc", ())) or "recipe"
         msg = str(first.get("msg", e)).removeprefix("Value error, ")
         if first.get("type") == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key; remove it or fix its spelling"
         return BabilabError(f"{where}{loc}: {msg}")
     return BabilabError(f"{where}{e}")
 
@@ -190,9 +199,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(Path(path).read_text())
     except OSError as e:
-        raise BabilabError(f"{path}: cannot read ({e.strerror})") from None
+        raise BabilabError(f"{path}: cannot read ({e.strerror}); check the path") from None
     except yaml.YAMLError as e:
-        raise BabilabError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise BabilabError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix its "
+                           "syntax") from None
     if not isinstance(data, dict):
         raise BabilabError(f"{path}: expected a mapping of option: value")
     return data
