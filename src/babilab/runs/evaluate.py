@@ -79,10 +79,19 @@ def record_run(run_dir: Path, suite: Suite, answerer: Answerer, configs: list[Pr
 
 
 def note_model(run_dir: Path, label: str, note: dict) -> None:
-    """Write one model's entry of RUN/run.json (replacing its old one), atomically."""
-    info = read_run_file(run_dir)
-    info["models"][label] = note
-    write_text_atomic(run_dir / RUN_FILE, json.dumps(info, indent=2, sort_keys=True) + "\n")
+    """Write one model's entry of RUN/run.json (replacing its old one), atomically.
+
+    Read, change and write happen under an exclusive lock (RUN/.run.json.lock): evals that
+    share a run folder would otherwise each write back what they read, and the last one
+    would drop the others' entries.
+    """
+    import fcntl
+
+    with open(run_dir / f".{RUN_FILE}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        info = read_run_file(run_dir)
+        info["models"][label] = note
+        write_text_atomic(run_dir / RUN_FILE, json.dumps(info, indent=2, sort_keys=True) + "\n")
 
 
 def read_run_file(run_dir: Path) -> dict:
