@@ -25,6 +25,18 @@ from typing import Any
 from .errors import BabilabError
 
 
+def read_json_file(path: Path, fix: str) -> Any:
+    """A JSON file's value; damage (not UTF-8, not JSON) is one BabilabError ending in `fix`."""
+    import json
+
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BabilabError(f"{path}: not UTF-8 text (binary or damaged); {fix}") from None
+    except json.JSONDecodeError as e:
+        raise BabilabError(f"{path}: unreadable ({e.msg} at line {e.lineno}); {fix}") from None
+
+
 def nearest_existing(path: Path) -> Path:
     """`path` itself or its closest ancestor that exists (a file or a folder)."""
     for candidate in [path, *path.parents]:

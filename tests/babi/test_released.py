@@ -12,7 +12,6 @@ the label is the older give (see babilab.babi.tasks.qa5.solve).
 
 import json
 import re
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,9 @@ from babilab.babi.fileformat import file_name, task_of_file
 from babilab.babi.vocab import TASK_NAMES
 from babilab.cli import main
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-ARCHIVE = SHARED / "data" / "babi-en-10k.tar.gz"
+from ..shared_data import unpack
+
+ARCHIVE = "babi-en-10k.tar.gz"
 REFERENCE = Path(__file__).parent / "reference"
 # The qa5 quirk: mismatching questions per released file.
 QA5_QUIRK = {"train": 18, "test": 2}
@@ -33,12 +33,7 @@ QA5_QUIRK_QUESTION = re.compile(r"^'What did [A-Z][a-z]+ give to [A-Z][a-z]+\?' 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory) -> Path:
     """The archive unpacked into a temporary folder: the folder holding the 40 files."""
-    if not ARCHIVE.is_file():
-        pytest.skip("the shared data folder (../shared) is absent")
-    out = tmp_path_factory.mktemp("babi")
-    with tarfile.open(ARCHIVE) as archive:
-        archive.extractall(out, filter="data")
-    return out / "babi-en-10k"
+    return unpack(ARCHIVE, tmp_path_factory) / "babi-en-10k"
 
 
 @pytest.fixture(scope="module")

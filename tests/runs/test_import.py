@@ -12,7 +12,6 @@ accuracy rounded to a whole percent, which is what reproduces the published row 
 import csv
 import json
 import sqlite3
-import tarfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -22,8 +21,9 @@ from babilab.cli import main
 from babilab.runs import RunStore, export_babilong, import_babilong, score_run
 from babilab.scoring import score_babilong
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-ARCHIVE = SHARED / "data" / "babilong-predictions-mistral-7b.tar.gz"
+from ..shared_data import unpack
+
+ARCHIVE = "babilong-predictions-mistral-7b.tar.gz"
 MODEL = "mistralai/Mistral-7B-Instruct-v0.2"
 CONFIG = "instruction_yes_examples_yes_post_prompt_yes_chat_template_yes_system_prompt_no"
 # The BABILong README leaderboard row of Mistral-7B-Instruct-v0.2, 0k..32k
@@ -65,12 +65,7 @@ def official_leaderboard(model_dir: Path):
 @pytest.fixture(scope="module")
 def published(tmp_path_factory) -> Path:
     """The archive unpacked into a temporary folder: <root>/mistralai/Mistral-7B-Instruct-v0.2."""
-    if not ARCHIVE.is_file():
-        pytest.skip("the shared data folder (../shared) is absent")
-    out = tmp_path_factory.mktemp("published")
-    with tarfile.open(ARCHIVE) as archive:
-        archive.extractall(out, filter="data")
-    return out / "babilong-predictions"
+    return unpack(ARCHIVE, tmp_path_factory) / "babilong-predictions"
 
 
 @pytest.fixture(scope="module")

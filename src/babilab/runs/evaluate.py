@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import BabilabError
 from ..models.base import Answerer, Request, load_answerer, redact
-from ..outputs import check_output_dir, write_text_atomic
+from ..outputs import check_output_dir, read_json_file, write_text_atomic
 from ..prompts import PromptConfig
 from ..suite.files import Sample, Suite
 from .progress import progress_counter, progress_kind, quiet_weight_loading
@@ -100,12 +100,7 @@ def read_run_file(run_dir: Path) -> dict:
     if not path.exists():
         return {"models": {}}
     fix = f"fix or delete it (it only notes what ran; the predictions are in {STORE_FILE})"
-    try:
-        info = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BabilabError(f"{path}: not UTF-8 text (binary or damaged); {fix}") from None
-    except json.JSONDecodeError as e:
-        raise BabilabError(f"{path}: unreadable ({e.msg} at line {e.lineno}); {fix}") from None
+    info = read_json_file(path, fix)
     models = info.get("models") if isinstance(info, dict) else None
     if not isinstance(models, dict) or not all(isinstance(m, dict) for m in models.values()):
         raise BabilabError(f"{path}: expected an object with a `models` object; {fix}")

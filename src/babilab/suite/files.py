@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import BabilabError
-from ..outputs import check_output_dir, make_dir, missing_folders, remove_if_empty
+from ..outputs import check_output_dir, make_dir, missing_folders, read_json_file, remove_if_empty
 
 SUITE_FORMAT = "babilab-suite/1"
 SUITE_FILE = "suite.json"
@@ -205,12 +205,7 @@ def sample_of_line(line: str, where: str) -> Sample:
 
 def read_suite_info(path: Path) -> dict:
     """suite.json, checked: an object with this babilab's format, a fingerprint and cells."""
-    try:
-        info = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise BabilabError(f"{path}: not UTF-8 text (binary or damaged); {REBUILD}") from None
-    except json.JSONDecodeError as e:
-        raise BabilabError(f"{path}: unreadable ({e.msg} at line {e.lineno}); {REBUILD}") from None
+    info = read_json_file(path, REBUILD)
     if not isinstance(info, dict):
         raise BabilabError(f"{path}: {kind_name(info)}, expected a JSON object; {REBUILD}")
     if info.get("format") != SUITE_FORMAT:
