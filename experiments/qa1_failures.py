@@ -30,7 +30,7 @@ def load_trained(model_dir: Path | None, run_dir: Path):
     from safetensors.torch import load_file
 
     from babilab.memory import load_memory_model
-    from babilab.memory.common import read_meta
+    from babilab.memory.saving import read_meta
     from babilab.models.hf import load_model, resolve_model
     from babilab.train.config import make_config
     from babilab.train.loop import architecture_config, build_model
@@ -73,7 +73,7 @@ def categories(sample, segment_size: int) -> dict[str, str]:
 
 @torch.no_grad()
 def correct_per_sample(model, samples, batch_size: int, dtype) -> list[bool]:
-    from babilab.memory.common import IGNORE_INDEX
+    from babilab.memory.layout import IGNORE_INDEX
     from babilab.train.data import collate
 
     model.eval()

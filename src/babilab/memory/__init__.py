@@ -1,7 +1,8 @@
 """Recurrent-memory models around any HF causal LM: RMT, RMT-R and ARMT.
 
 One file per architecture (rmt.py, rmt_r.py, armt.py), what they share in common.py, greedy
-decoding in generate.py. Reference: shared/reference/memory_models.md.
+decoding in generate.py, how a request becomes segments in layout.py (training and evaluation
+both use it), saved folders in saving.py. Reference: shared/reference/memory_models.md.
 
     backbone = AutoModelForCausalLM.from_pretrained(...)
     model = RMT(backbone, RMTConfig(segment_size=512, num_mem_tokens=16))
@@ -10,19 +11,12 @@ decoding in generate.py. Reference: shared/reference/memory_models.md.
 """
 
 from .armt import ARMT, ARMTConfig, ARMTState
-from .common import (
-    ARCHITECTURES,
-    MemoryModel,
-    MemoryOutput,
-    SegmentBatch,
-    load_memory_model,
-    memory_class,
-    segment_batches,
-    split_points,
-)
+from .common import MemoryModel, MemoryOutput
 from .generate import Generation, generate
+from .layout import SegmentBatch, segment_batches, split_points
 from .rmt import RMT, RMTConfig, RMTState
 from .rmt_r import RMTR, RMTRConfig, RMTRState
+from .saving import ARCHITECTURES, load_memory_model, memory_class
 
 __all__ = [
     "ARCHITECTURES",

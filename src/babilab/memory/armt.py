@@ -55,13 +55,13 @@ from transformers import PreTrainedModel
 from ..errors import BabilabError
 from .common import (
     MemoryModel,
-    SegmentBatch,
     SegmentInputs,
     assemble_segment,
     decoder_layers,
     init_memory,
     keep_rows,
 )
+from .layout import SegmentBatch
 
 EPS = 1e-5  # in the denominators, as in the reference
 

@@ -1,15 +1,14 @@
-"""What RMT, RMT-R and ARMT share: segmenting, memory-token insertion, backbone access, the
-loop over segments, and safetensors save/load.
+"""What RMT, RMT-R and ARMT share: backbone access, memory-token insertion, the loop over
+segments, streaming reads, and the contract that saving and decoding rely on.
 
 The three architectures (rmt.py, rmt_r.py, armt.py) each define a config, a state and one
 segment step (the memory cell). Everything that is truly identical lives here once:
 
-* `segment_batches` cuts samples into segments and lines several samples up so that they all
-  end on the same step (left padding inside a step), which is what batched generation needs.
 * `MemoryModel` is the shared contract: built around any HF causal LM, `forward` for training
   (loss and logits only at target positions), `read` for streaming inference, `reset`,
-  `generate` (the decode loop itself is in generate.py), `save` / `load`.
+  `generate` (the decode loop itself is in generate.py), `save` / `load` (saving.py).
 * `assemble_segment` builds `[read memory; tokens; write memory]` with its mask and positions.
+* How samples and requests are cut into segments is layout.py's (`segment_batches`).
 
 What this module does not do: datasets, tokenisation, curriculum, optimisation (train/).
 Reference: shared/reference/memory_models.md (§1 RMT layout and segmentation, §1.5 BPTT, §7).
@@ -23,14 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import importlib
 import inspect
-import itertools
-import json
-import os
-import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -39,118 +31,14 @@ from typing import Any, ClassVar, NamedTuple
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 from transformers import PreTrainedModel
 
 from ..errors import BabilabError
-
-FORMAT_NAME = "babilab-memory"
-FORMAT_VERSION = 1  # bump when the meaning of saved files changes
-CONFIG_FILE = "memory_config.json"
-WEIGHTS_FILE = "memory.safetensors"
-BACKBONE_DIR = "backbone"
-IGNORE_INDEX = -100  # label value that is never scored (the HF / PyTorch convention)
-ALIGNS = ("left", "right")
-
-
-# --------------------------------------------------------------------------------------------
-# Segmenting
-
-
-def split_points(length: int, segment_size: int, align: str = "left") -> list[tuple[int, int]]:
-    """Segment boundaries of a sample of `length` tokens.
-
-    `left` (the reference default, §1.3) fills segments from the start and leaves the remainder
-    last; `right` puts the remainder first. Every segment has at least one token.
-
-    >>> split_points(10, 4)
-    [(0, 4), (4, 8), (8, 10)]
-    >>> split_points(10, 4, "right")
-    [(0, 2), (2, 6), (6, 10)]
-    """
-    if length < 1:
-        raise BabilabError("a sample needs at least one token")
-    if align not in ALIGNS:
-        raise BabilabError(f"align must be one of {ALIGNS}, got {align!r}")
-    n_full, rest = divmod(length, segment_size)
-    sizes = [segment_size] * n_full
-    if rest:
-        sizes = sizes + [rest] if align == "left" else [rest] + sizes
-    ends = list(itertools.accumulate(sizes))
-    return list(zip([0] + ends[:-1], ends, strict=True))
-
-
-@dataclass(frozen=True)
-class SegmentBatch:
-    """One step of several samples: token ids left-padded to the step's widest segment.
-
-    A row whose sample has not started yet (it has fewer segments than the longest one) is all
-    padding: its `attention_mask` row is zero and the step leaves its state unchanged.
-    `extras` carries per-token tensors cut the same way (targets, positions), padded with -100.
-    """
-
-    input_ids: Tensor  # (B, T) long, pad positions hold 0
-    attention_mask: Tensor  # (B, T) long, 1 on real tokens
-    extras: Mapping[str, Tensor] = dataclasses.field(default_factory=dict)  # name -> (B, T)
-
-    @property
-    def active(self) -> Tensor:
-        """(B,) bool: the rows that have tokens in this step."""
-        return self.attention_mask.bool().any(-1)
-
-    def to(self, device: torch.device | str) -> SegmentBatch:
-        return SegmentBatch(
-            self.input_ids.to(device),
-            self.attention_mask.to(device),
-            {k: v.to(device) for k, v in self.extras.items()},
-        )
-
-
-def segment_batches(
-    samples: Sequence[Tensor | Sequence[int]],
-    segment_size: int,
-    align: str = "left",
-    extras: Mapping[str, Sequence[Tensor]] | None = None,
-) -> Iterator[SegmentBatch]:
-    """Cut each sample into segments and yield them step by step, all samples ending together.
-
-    Each sample is segmented on its own (so batching never moves a segment boundary); a sample
-    with fewer segments starts later. Inside a step, shorter segments are left-padded, so the
-    last step ends on every sample's last token (the question) and decoding can continue there.
-    Only token ids are sliced here: nothing is embedded, so a 10M-token sample costs its ids.
-
-    >>> [b.input_ids.tolist() for b in segment_batches([[1, 2, 3, 4, 5], [6, 7]], 2)]
-    [[[1, 2], [0, 0]], [[3, 4], [0, 0]], [[0, 5], [6, 7]]]
-    """
-    samples = [torch.as_tensor(s, dtype=torch.long) for s in samples]
-    if not samples:
-        raise BabilabError("no samples to segment")
-    extras = dict(extras or {})
-    for name, values in extras.items():
-        if [len(v) for v in values] != [len(s) for s in samples]:
-            raise BabilabError(f"extras[{name!r}] must have one tensor per sample, of equal length")
-    points = [split_points(len(s), segment_size, align) for s in samples]
-    n_steps = max(len(p) for p in points)
-    for step in range(n_steps):
-        pieces = []  # per sample: (start, end) or None before the sample starts
-        for p in points:
-            j = step - (n_steps - len(p))  # the sample's own segment index
-            pieces.append(p[j] if j >= 0 else None)
-        width = max(b - a for a, b in filter(None, pieces))
-        ids = torch.zeros(len(samples), width, dtype=torch.long)  # (B, T)
-        mask = torch.zeros(len(samples), width, dtype=torch.long)  # (B, T)
-        cut = {k: torch.full((len(samples), width), IGNORE_INDEX, dtype=torch.long) for k in extras}
-        for i, piece in enumerate(pieces):
-            if piece is None:
-                continue
-            a, b = piece
-            ids[i, width - (b - a):] = samples[i][a:b]
-            mask[i, width - (b - a):] = 1
-            for k, values in extras.items():
-                cut[k][i, width - (b - a):] = values[i][a:b]
-        yield SegmentBatch(ids, mask, cut)
-
+from . import saving
+from .generate import Generation
+from .generate import generate as decode
+from .layout import ALIGNS, IGNORE_INDEX, SegmentBatch, segment_batches
 
 # --------------------------------------------------------------------------------------------
 # Backbone access
@@ -301,7 +189,7 @@ class MemoryModel(nn.Module, ABC):
 
     Subclasses set `architecture` and `config_class` and fill in `init_state`, `segment_inputs`
     and `step` (one segment, the memory cell); ARMT also overrides `reading`. The loop over
-    segments, streaming, saving and loading are here.
+    segments and streaming are here; saving and loading go through saving.py.
 
     * `forward(input_ids, attention_mask, labels)` trains on whole (padded) samples: every
       call starts from a fresh state; logits and loss only where `labels[:, 1:] != -100`.
@@ -327,11 +215,10 @@ class MemoryModel(nn.Module, ABC):
         self.backbone = backbone
         self.config = config
         self.state: Any = None  # streaming state kept by `read`; `reset` clears it
-        window = max_positions(backbone)
-        if window is not None and self.tokens_per_pass > window:
+        if self.window is not None and self.tokens_per_pass > self.window:
             raise BabilabError(
                 f"segment_size + memory tokens = {self.tokens_per_pass} exceeds the backbone's "
-                f"window (max_position_embeddings = {window}); use a smaller segment_size"
+                f"window (max_position_embeddings = {self.window}); use a smaller segment_size"
             )
 
     # --- what each architecture provides ----------------------------------------------------
@@ -368,6 +255,11 @@ class MemoryModel(nn.Module, ABC):
     @property
     def device(self) -> torch.device:
         return self.backbone.device
+
+    @property
+    def window(self) -> int | None:
+        """Positions one backbone pass may use, memory included (None: no limit)."""
+        return max_positions(self.backbone)
 
     def embed(self, input_ids: Tensor) -> Tensor:
         return self.backbone.get_input_embeddings()(input_ids)  # (B, T, D)
@@ -484,11 +376,10 @@ class MemoryModel(nn.Module, ABC):
         return dataclasses.replace(template, **{
             k: v.to(self.device) if isinstance(v, Tensor) else v for k, v in fields.items()})
 
-    def generate(self, segments: Iterable[SegmentBatch], max_new_tokens: int = 10, **kwargs):
+    def generate(self, segments: Iterable[SegmentBatch], max_new_tokens: int = 10,
+                 **kwargs) -> Generation:
         """Greedy decoding after the last segment; see `babilab.memory.generate.generate`."""
-        from .generate import generate  # generate.py imports this module
-
-        return generate(self, segments, max_new_tokens=max_new_tokens, **kwargs)
+        return decode(self, segments, max_new_tokens=max_new_tokens, **kwargs)
 
     # --- save / load ------------------------------------------------------------------------
 
@@ -498,111 +389,13 @@ class MemoryModel(nn.Module, ABC):
 
     def save(self, directory: str | Path, save_backbone: bool = False,
              backbone_source: str | None = None, dtype: torch.dtype | None = None) -> None:
-        """Write the memory parameters (safetensors) and a versioned JSON config.
-
-        The JSON names the backbone (name_or_path, model_type, sizes, config hash) and, with
-        `backbone_source`, how to load it again (an alias such as `smollm2`, a folder, a hub
-        id). With `save_backbone` (needed after full fine-tuning) the backbone is saved beside
-        it with `save_pretrained` (safetensors). Without it, LoRA adapters in the backbone are
-        saved alone (adapters.py), to be folded into the backbone at load. `dtype` casts the
-        saved memory parameters and adapters (bfloat16 halves a shipped model). Each file is
-        written under a temporary name, then renamed.
-        """
-        from .adapters import ADAPTERS_FILE, lora_tensors
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "architecture": self.architecture,
-            "config": dataclasses.asdict(self.config),
-            "backbone": backbone_reference(self.backbone),
-            "backbone_saved": save_backbone,
-        }
-        if backbone_source is not None:
-            meta["backbone_source"] = backbone_source
-
-        def cast(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
-            return {k: v.detach().to("cpu", dtype or v.dtype).contiguous()
-                    for k, v in tensors.items()}
-
-        adapters, scale = ({}, 0.0) if save_backbone else lora_tensors(self.backbone)
-        if adapters:
-            meta["lora"] = {"file": ADAPTERS_FILE, "scale": scale}
-            _write_atomic(directory / ADAPTERS_FILE, lambda p: save_file(cast(adapters), p))
-        tensors = cast(self.memory_state_dict())
-        _write_atomic(directory / WEIGHTS_FILE, lambda p: save_file(tensors, p))
-        if save_backbone:
-            tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".backbone-"))
-            self.backbone.save_pretrained(tmp)
-            shutil.rmtree(directory / BACKBONE_DIR, ignore_errors=True)
-            os.replace(tmp, directory / BACKBONE_DIR)
-        text = json.dumps(meta, indent=2, sort_keys=True)
-        _write_atomic(directory / CONFIG_FILE, lambda p: Path(p).write_text(text))
+        """Write the memory parameters and a versioned JSON config (`saving.save`)."""
+        saving.save(self, directory, save_backbone, backbone_source, dtype)
 
     @classmethod
     def load(cls, directory: str | Path, backbone: PreTrainedModel | None = None) -> MemoryModel:
-        """Rebuild a saved model of this architecture around `backbone`.
-
-        Without `backbone`, the one saved in the directory is loaded; if none was saved, pass
-        it in (this module never downloads). The parameters must match key for key. Saved
-        LoRA adapters are folded into `backbone` in place.
-        """
-        directory = Path(directory)
-        meta = read_meta(directory)
-        if meta["architecture"] != cls.architecture:
-            raise BabilabError(
-                f"{directory} holds a {meta['architecture']!r} checkpoint, not {cls.architecture!r}"
-                f"; load it with load_memory_model() or the {meta['architecture']} class"
-            )
-        if backbone is None:
-            if not meta["backbone_saved"]:
-                raise BabilabError(
-                    f"{directory} has no saved backbone: pass backbone= (it was "
-                    f"{meta['backbone']['name_or_path']!r}, model_type "
-                    f"{meta['backbone']['model_type']!r})"
-                )
-            from transformers import AutoModelForCausalLM
-
-            backbone = AutoModelForCausalLM.from_pretrained(directory / BACKBONE_DIR)
-        _check_backbone_matches(meta["backbone"], backbone)
-        if "lora" in meta:  # adapters trained with the memory: folded into the backbone
-            from .adapters import merge_adapters
-
-            merge_adapters(backbone, directory / meta["lora"]["file"], meta["lora"]["scale"])
-        model = cls(backbone, cls.config_class(**meta["config"]))
-        tensors = load_file(directory / WEIGHTS_FILE, device=str(backbone.device))
-        expected = model.memory_state_dict()
-        if set(tensors) != set(expected):
-            raise BabilabError(
-                f"{directory / WEIGHTS_FILE} does not fit {cls.__name__}: missing "
-                f"{sorted(set(expected) - set(tensors))}, unexpected "
-                f"{sorted(set(tensors) - set(expected))}"
-            )
-        model.load_state_dict(tensors, strict=False)  # strict=False: backbone keys come from it
-        return model
-
-
-# Architecture name (as saved in memory_config.json) -> "module:Class", imported on demand.
-ARCHITECTURES = {"rmt": "rmt:RMT", "rmt_r": "rmt_r:RMTR", "armt": "armt:ARMT"}
-
-
-def memory_class(architecture: str) -> type[MemoryModel]:
-    """The class for an architecture name: "rmt", "rmt_r" or "armt"."""
-    if architecture not in ARCHITECTURES:
-        raise BabilabError(
-            f"unknown memory architecture {architecture!r}; known: {list(ARCHITECTURES)}"
-        )
-    module, name = ARCHITECTURES[architecture].split(":")
-    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
-
-
-def load_memory_model(
-    directory: str | Path, backbone: PreTrainedModel | None = None
-) -> MemoryModel:
-    """Load a saved memory model of whichever architecture the directory holds."""
-    return memory_class(read_meta(Path(directory))["architecture"]).load(directory, backbone)
+        """Rebuild a saved model of this architecture around `backbone` (`saving.load`)."""
+        return saving.load(cls, directory, backbone)
 
 
 def state_batch_size(state: Any) -> int:
@@ -620,77 +413,21 @@ def state_fields(state: Any) -> dict[str, Any]:
             for f in dataclasses.fields(state)}
 
 
-def backbone_reference(model: PreTrainedModel) -> dict[str, Any]:
-    """What identifies the backbone a memory checkpoint was trained with."""
-    config = model.config
-    text = json.dumps(config.to_dict(), sort_keys=True, default=str)
-    return {
-        "name_or_path": getattr(config, "_name_or_path", "") or "",
-        "model_type": config.model_type,
-        "hidden_size": config.hidden_size,
-        "num_hidden_layers": config.num_hidden_layers,
-        "vocab_size": config.vocab_size,
-        "config_sha256": hashlib.sha256(text.encode()).hexdigest(),
-    }
-
-
-def read_meta(directory: Path) -> dict[str, Any]:
-    """The JSON config of a saved memory model, after checking its format and version."""
-    path = Path(directory) / CONFIG_FILE
-    if not path.exists():
-        raise BabilabError(f"{path} not found: not a saved babilab memory model")
-    meta = json.loads(path.read_text())
-    if meta.get("format") != FORMAT_NAME:
-        raise BabilabError(f"{path} is not a {FORMAT_NAME} file")
-    if meta.get("version") != FORMAT_VERSION:
-        raise BabilabError(
-            f"{path} has format version {meta.get('version')}; this babilab reads {FORMAT_VERSION}"
-        )
-    return meta
-
-
-def _check_backbone_matches(reference: Mapping[str, Any], backbone: PreTrainedModel) -> None:
-    found = backbone_reference(backbone)
-    for key in ("model_type", "hidden_size", "num_hidden_layers", "vocab_size"):
-        if reference[key] != found[key]:
-            raise BabilabError(
-                f"the backbone does not match the checkpoint: {key} is {found[key]!r}, the "
-                f"checkpoint was saved with {reference[key]!r} ({reference['name_or_path']!r})"
-            )
-
-
-def _write_atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 __all__ = [
-    "ARCHITECTURES",
     "IGNORE_INDEX",
     "MemoryModel",
     "MemoryOutput",
-    "SegmentBatch",
     "SegmentInputs",
     "activation",
     "assemble_segment",
-    "backbone_reference",
+    "cache_keyword",
     "check_causal_lm",
     "decoder_layers",
     "detach_rows",
     "final_norm",
     "init_memory",
     "keep_rows",
-    "load_memory_model",
     "max_positions",
-    "memory_class",
-    "read_meta",
-    "segment_batches",
-    "split_points",
+    "state_batch_size",
     "state_fields",
 ]

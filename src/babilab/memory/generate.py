@@ -19,14 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 from transformers import DynamicCache
 
 from ..errors import BabilabError
-from .common import MemoryModel, SegmentBatch, max_positions
+from .layout import SegmentBatch
+
+if TYPE_CHECKING:  # for annotations only: common.py imports this module (MemoryModel.generate)
+    from .common import MemoryModel
 
 CHECK_EVERY = 256  # segments between checks that some row's memory state is still finite
 
@@ -100,7 +103,7 @@ def generate(
             raise BabilabError("every sample must have tokens in the last segment (its question)")
         state = model.state if model.state is not None else model.init_state(B)
         prompt = model.segment_inputs(state, last, write=False)
-        window = max_positions(model.backbone)
+        window = model.window
         if window is not None and int(prompt.position_ids.max()) + max_new_tokens > window:
             raise BabilabError(
                 f"the last segment ({int(prompt.position_ids.max()) + 1} positions with memory) "

@@ -30,12 +30,12 @@ from transformers import PreTrainedModel
 from ..errors import BabilabError
 from .common import (
     MemoryModel,
-    SegmentBatch,
     SegmentInputs,
     assemble_segment,
     init_memory,
     keep_rows,
 )
+from .layout import SegmentBatch
 
 
 @dataclass(frozen=True)

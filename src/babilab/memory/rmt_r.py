@@ -55,13 +55,13 @@ from transformers import PreTrainedModel
 from ..errors import BabilabError
 from .common import (
     MemoryModel,
-    SegmentBatch,
     SegmentInputs,
     activation,
     assemble_segment,
     init_memory,
     keep_rows,
 )
+from .layout import SegmentBatch
 
 RETRIEVE_MODES = ("attention", "top_1")
 

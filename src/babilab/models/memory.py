@@ -18,20 +18,9 @@ saved backbone/, the source the checkpoint names (`backbone_source`, e.g. `smoll
 folder it records as its backbone, if it exists here. LoRA adapters saved with the memory
 (adapters.safetensors) are folded into the backbone as it loads.
 
-Prompt format (what a memory model reads; `train/` must build training samples the same way):
-
-    segments 1..S   the context's tokens, `segment_size` per segment (the model's alignment),
-                    each read with a memory write
-    last segment    the context's last piece, then QUESTION_FORMAT.format(question=...) =
-                    "\\nQuestion: <question>\\nAnswer:", read-only (no write), then greedy
-                    decoding from there
-
-As in the reference (§1.4), the question ends the last segment, next to the end of the
-context: with one segment a memory model reads like its backbone, and the memory only has to
-carry what lies in earlier segments. The question is never split: when the context's last
-piece leaves no room for it (a context that fills its segments exactly), the piece is a
-segment of its own and the question's segment holds the question alone.
-
+What a memory model reads is memory/layout.py's, the one definition training uses too: the
+context's segments, each read with a memory write, then a last, read-only segment that the
+question ends ("\\nQuestion: <question>\\nAnswer:"), then greedy decoding from there.
 No special tokens (BOS) are added. The PromptConfig's instruction, examples and chat template
 are for instruction-following models and are ignored: a memory model is fine-tuned on raw
 context and question (shared/reference/memory_models.md §1.4). There is no window for the
@@ -56,7 +45,8 @@ and segments are sliced from it step by step, so no full-context tensor is built
 model's state stays constant (RMT, ARMT) or grows by its stored states (RMT-R). Chunking
 gives the ids of one encode (see `encode_long`); it only applies past CHUNK_CHARS.
 
-Not here: the architectures and the decode loop (memory/), training (train/).
+Not here: the architectures, the decode loop and the segment layout (memory/), the saved
+read itself (saved_read.py), training (train/).
 """
 
 from __future__ import annotations
@@ -66,18 +56,24 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import BabilabError
 from ..hardware import resolve_dtype
+from ..memory.layout import (
+    LAYOUT_VERSION,
+    last_segment_length,
+    n_segments,
+    question_text,
+    stream_segments,
+)
+from ..memory.saving import BACKBONE_DIR, WEIGHTS_FILE, memory_class, read_meta
 from ..prompts import PromptConfig
 from .base import Answer, Answerer, Request, fingerprint_of, folder_label, register
 from .hf import file_sha256, load_model, resolve_model, weights_hash
+from .saved_read import SavedRead
 
-QUESTION_FORMAT = "\nQuestion: {question}\nAnswer:"
-PROMPT_VERSION = 2  # bump when QUESTION_FORMAT or the segment layout changes (in the fingerprint)
 # context characters encoded at once: the tokenizer's buffers stay small, and freed they go
 # back to the OS (chunks of 1M characters left ~65 MB resident after 10M tokens; 64k, none)
 CHUNK_CHARS = 1 << 16
@@ -86,15 +82,6 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 # distinct matmul shape (about 0.7 MB each for a bf16 Linear, measured with torch 2.13): with
 # a context remainder and a question of any length, a long eval would keep hundreds of them.
 WIDTH_MULTIPLE = 64
-
-
-def question_text(question: str) -> str:
-    """The text of the last, read-only segment.
-
-    >>> question_text("Where is Mary?")
-    '\\nQuestion: Where is Mary?\\nAnswer:'
-    """
-    return QUESTION_FORMAT.format(question=question.strip())
 
 
 def encode_long(tokenizer: Any, text: str, chunk_chars: int = CHUNK_CHARS):
@@ -177,89 +164,6 @@ def release_freed_memory() -> None:
         pass  # not glibc: nothing to do
 
 
-def stream_segments(contexts: Sequence[Any], questions: Sequence[Sequence[int]], segment_size: int,
-                    align: str = "left", pad_to: int = 1, start: int = 0) -> Iterator[Any]:
-    """Steps of SegmentBatch: every context's segments, then one step holding the questions.
-
-    The question ends the last segment, as in the reference (§1.4): the context's last piece
-    shares the question's step when both fit one segment, and is a segment of its own
-    otherwise (a context that fills its segments exactly). The question is never split.
-    Like `memory.segment_batches` (shorter contexts start later, left padding inside a step,
-    all rows end together), but it slices one segment at a time from the id arrays instead
-    of converting whole samples to tensors. `pad_to` rounds each step's width up to a
-    multiple (never past the segment size): padding is masked, so answers keep their
-    meaning, and few distinct shapes reach the backbone. `start` skips the first steps (a
-    read resumed after them).
-
-    >>> import numpy as np
-    >>> steps = stream_segments([np.arange(1, 6), np.arange(6, 8)], [[9], [8, 8]], 2)
-    >>> [s.input_ids.tolist() for s in steps]
-    [[[1, 2], [0, 0]], [[3, 4], [6, 7]], [[5, 9], [8, 8]]]
-    """
-    import torch
-
-    from ..memory import SegmentBatch
-
-    plans = [segment_plan(len(c), len(q), segment_size, align)
-             for c, q in zip(contexts, questions, strict=True)]
-    points = [p for p, _ in plans]
-    shares = [share for _, share in plans]
-    n_steps = max(len(p) for p in points)
-
-    def batch(rows: list[Any]) -> SegmentBatch:
-        width = max(len(r) for r in rows if r is not None)
-        width = max(width, min(-(-width // pad_to) * pad_to, segment_size))
-        ids = torch.zeros(len(rows), width, dtype=torch.long)  # (B, T), left padded
-        mask = torch.zeros(len(rows), width, dtype=torch.long)  # (B, T)
-        for i, row in enumerate(rows):
-            if row is not None and len(row):
-                ids[i, width - len(row):] = torch.as_tensor(row, dtype=torch.long)
-                mask[i, width - len(row):] = 1
-        return SegmentBatch(ids, mask)
-
-    for step in range(start, n_steps):
-        rows = []
-        for context, p in zip(contexts, points, strict=True):
-            j = step - (n_steps - len(p))  # this sample's own segment index
-            rows.append(context[p[j][0]:p[j][1]] if j >= 0 else None)
-        yield batch(rows)
-    yield batch([[*map(int, context[p[-1][1] if p else 0:]), *q] if share else list(q)
-                 for context, p, q, share in zip(contexts, points, questions, shares, strict=True)])
-
-
-def segment_plan(n_context: int, n_question: int, segment_size: int,
-                 align: str = "left") -> tuple[list[tuple[int, int]], bool]:
-    """Where one request's context is cut, and whether its last piece shares the question's.
-
-    Returns the boundaries of the context segments read before the last one, and `share`:
-    True when the context's last piece and the question fit one segment together, so the
-    last segment is that piece followed by the question; otherwise it is the question alone.
-
-    >>> segment_plan(10, 2, 4)
-    ([(0, 4), (4, 8)], True)
-    >>> segment_plan(8, 2, 4)
-    ([(0, 4), (4, 8)], False)
-    """
-    from ..memory import split_points
-
-    points = split_points(n_context, segment_size, align) if n_context else []
-    share = bool(points) and points[-1][1] - points[-1][0] + n_question <= segment_size
-    return (points[:-1] if share else points), share
-
-
-def n_segments(n_context: int, n_question: int, segment_size: int, align: str = "left") -> int:
-    """Segments `stream_segments` reads for one request, the last (with the question) included."""
-    return len(segment_plan(n_context, n_question, segment_size, align)[0]) + 1
-
-
-def last_segment_length(n_context: int, n_question: int, segment_size: int,
-                        align: str = "left") -> int:
-    """Tokens of the read-only last segment: the question, after the context's last piece when
-    they share it."""
-    points, share = segment_plan(n_context, n_question, segment_size, align)
-    return n_question + (n_context - (points[-1][1] if points else 0) if share else 0)
-
-
 def save_checkpoint(model: Any, tokenizer: Any, directory: str | Path,
                     save_backbone: bool = False) -> Path:
     """`model.save(directory, save_backbone)` plus the tokenizer: a folder this answerer loads."""
@@ -275,8 +179,6 @@ def _has_tokenizer(folder: Path) -> bool:
 
 def _backbone_source(directory: Path, meta: dict, backbone: str | None) -> tuple[str, str, str | None]:
     """hf.resolve_model's (source, content id, gguf file) for the checkpoint's backbone."""
-    from ..memory.common import BACKBONE_DIR
-
     saved = directory / BACKBONE_DIR
     if backbone is not None:
         return resolve_model(backbone)
@@ -352,9 +254,6 @@ class MemoryAnswerer(Answerer):
             raise BabilabError(f"batch_size must be >= 1, got {batch_size}")
         import torch
 
-        from ..memory import memory_class
-        from ..memory.common import WEIGHTS_FILE, read_meta
-
         if threads:
             torch.set_num_threads(threads)
         try:
@@ -392,7 +291,7 @@ class MemoryAnswerer(Answerer):
             format_version=meta["version"], memory_weights=file_sha256(directory / WEIGHTS_FILE),
             **adapters,
             backbone=content_id, tokenizer=_tokenizer_hash(self.tokenizer), dtype=dtype,
-            max_new_tokens=max_new_tokens, decoding="greedy", prompt=PROMPT_VERSION,
+            max_new_tokens=max_new_tokens, decoding="greedy", prompt=LAYOUT_VERSION,
             device=device_.type)  # kernels differ by device: a near tie can flip a greedy token
 
     @classmethod
@@ -412,10 +311,8 @@ class MemoryAnswerer(Answerer):
     def _fits(self, n_context: int, n_question: int) -> bool:
         """Whether the read-only last segment, its memory and the new tokens fit the backbone
         (for a question that fits a segment: `answer` checks that before encoding contexts)."""
-        from ..memory.common import max_positions
-
         config = self.model.config
-        window = max_positions(self.model.backbone)
+        window = self.model.window
         memory_rows = self.model.tokens_per_pass - config.segment_size  # >= rows it reads
         last = last_segment_length(n_context, n_question, config.segment_size, config.align)
         return window is None or last + memory_rows + self.max_new_tokens <= window
@@ -510,70 +407,6 @@ class MemoryAnswerer(Answerer):
         return h.hexdigest()
 
 
-class SavedRead:
-    """A read in progress on disk: the memory state after the first `read` segments.
-
-    `update` saves it at most every `every_s` seconds (atomically: a crash leaves the previous
-    save whole) and remembers the latest state, which `save_latest` writes when the read is
-    interrupted (so Ctrl-C loses nothing; only a kill -9 loses up to `every_s`). `load` returns
-    (segments read, state) to continue from, `clear` removes the file once the answer is made.
-    The file name is the read's key: the answerer fingerprint and the token ids, so a save is
-    only ever used for the same model and the same inputs.
-    """
-
-    def __init__(self, directory: Path, key: str, every_s: float):
-        self.path = Path(directory) / f"memory-read-{key[:32]}.pt"
-        self.key, self.every_s = key, every_s
-        self.last_save = time.monotonic()
-        self.saved_read = 0  # segments covered by the file on disk
-        self.latest: tuple[int, Any] | None = None  # (segments read, state) at the last update
-
-    def load(self, model: Any) -> tuple[int, Any]:
-        import torch
-
-        if not self.path.is_file():
-            return 0, None
-        try:
-            saved = torch.load(self.path, weights_only=True)
-            if saved.get("key") != self.key:
-                raise ValueError("the key does not match")
-            read, state = int(saved["read"]), model.state_from(saved["state"])
-        except (OSError, RuntimeError, ValueError, KeyError, BabilabError) as e:
-            print(f"warning: ignoring the saved read {self.path} ({e}); reading from the start",
-                  file=sys.stderr)
-            return 0, None
-        self.last_save, self.saved_read = time.monotonic(), read
-        print(f"continuing a saved read after segment {read} ({self.path})", file=sys.stderr)
-        return read, state
-
-    def update(self, model: Any, read: int) -> None:
-        # states are replaced, not changed, by later segments (RMT-R only appends past the
-        # stored length), so holding this one keeps it as it was after `read` segments
-        self.latest = (read, model.state)
-        if time.monotonic() - self.last_save >= self.every_s:
-            self.save(read, model.state)
-
-    def save_latest(self) -> None:
-        if self.latest is not None and self.latest[0] > self.saved_read:
-            self.save(*self.latest)
-            print(f"saved the read after segment {self.saved_read} ({self.path}); the same "
-                  "command continues from there", file=sys.stderr)
-
-    def save(self, read: int, state: Any) -> None:
-        import torch
-
-        from ..memory.common import state_fields
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        torch.save({"key": self.key, "read": read, "state": state_fields(state)}, tmp)
-        os.replace(tmp, self.path)
-        self.last_save, self.saved_read = time.monotonic(), read
-
-    def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
-
-
 @register("memory")
 class AnyMemoryAnswerer(MemoryAnswerer):
     """`memory:PATH`: the architecture comes from the checkpoint."""
@@ -594,5 +427,4 @@ class ARMTAnswerer(MemoryAnswerer):
     architecture = "armt"
 
 
-__all__ = ["MemoryAnswerer", "QUESTION_FORMAT", "SavedRead", "encode_long", "last_segment_length",
-           "n_segments", "question_text", "save_checkpoint", "segment_plan", "stream_segments"]
+__all__ = ["MemoryAnswerer", "encode_long", "save_checkpoint"]

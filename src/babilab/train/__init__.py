@@ -5,8 +5,9 @@
     # then: babilab eval --suite SUITE --model rmt:{result.model_dir} --run RUN
 
 Files, in the order the loop uses them: config.py (the recipe), curriculum.py (stages, rows,
-segment draws), schedule.py (learning rate), data.py (samples on the fly), plain.py (the
-no-memory baseline), checkpoint.py (atomic, resumable), loop.py (`train`).
+segment draws), schedule.py (learning rate), data.py (samples on the fly), trainee.py (the
+model: memory wrapper or plain.py's no-memory baseline, LoRA, export), checkpoint.py
+(atomic, resumable), start.py (set-up and resume), loop.py (`train`).
 Importing this package does not import torch; `train` loads it when called.
 """
 

@@ -9,8 +9,9 @@ typo never silently trains with a default.
     cfg = load_recipe("recipes/cpu_smoke.yaml", ["out_dir=/tmp/run", "stages.0.steps=5"])
 
 What this module does not check: anything that needs the world size or the backbone (batch
-arithmetic per process, the backbone's window); `loop.check_setup` does that at start-up,
-before any weights load. Reference for the defaults: shared/reference/memory_models.md §2.
+arithmetic per process, the backbone's window); `start.set_up` does that at start-up, the
+batch arithmetic before any weights load. Reference for the defaults:
+shared/reference/memory_models.md §2.
 """
 
 from __future__ import annotations

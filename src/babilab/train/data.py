@@ -14,13 +14,14 @@ A training sample depends only on (seed, stage, step, row): its own numpy Genera
 segment count (curriculum.py), the task, the story, the question and the haystack. Resuming
 needs no data state beyond (stage, step), and any number of processes sees the same samples.
 
-Layout, identical to what the evaluation feeds the model (models/memory.py), so training
-teaches exactly the task that is scored:
+Layout, identical to what the evaluation feeds the model, so training teaches exactly the
+task that is scored:
 
     memory   [context] [question_text(q) + " answer" + EOS], segments x segment_size tokens
-             in all: the context is token-exact (haystack.assemble) and leaves room for the
-             questions, so they end the last segment beside the end of the context, as in the
-             reference (shared/reference/memory_models.md §1.4) and the memory answerer.
+             in all: memory/layout.py's layout, the one the memory answerer reads too.
+             The context is token-exact (haystack.assemble) and `context_length` leaves
+             room for the questions, so they end the last segment beside the end of the
+             context (tests/memory/test_layout.py checks both sides build the same ids).
     plain    format_prompt(task, context, q) with no instruction, examples, post-prompt or
              chat template (what `babilab eval --model hf:... --prompt instruction_no_...`
              sends) + " answer" + EOS, in one window.
@@ -50,8 +51,7 @@ from ..errors import BabilabError
 from ..haystack import Background, FactsDoNotFitError, Tokenizer, assemble
 from ..haystack.assemble import FactPosition
 from ..haystack.tokenizer import HFTokenizer
-from ..memory.common import IGNORE_INDEX
-from ..models.memory import question_text
+from ..memory.layout import IGNORE_INDEX, context_length, last_segment_start, question_text
 from ..prompts import PromptConfig, format_prompt
 from .curriculum import draw_segments
 
@@ -180,7 +180,8 @@ class SampleMaker:
               n_questions: int, facts_before_last: bool = False) -> Sample:
         """With `facts_before_last`, every fact lies before the last segment (the one with
         the question), so the answer can only come through the memory."""
-        length = segments * self.segment_size
+        length = segments * self.segment_size  # context and questions fill the segments
+        last_start = last_segment_start(segments, self.segment_size)
         for _ in range(MAX_DRAWS):
             task = self.tasks[int(rng.integers(len(self.tasks)))]
             index = int(rng.integers(pool))
@@ -195,16 +196,15 @@ class SampleMaker:
             # context leaves room for them in the memory layout, in both layouts (same data).
             for asked in ([questions, questions[:1]] if len(questions) > 1 else [questions]):
                 n_tail = sum(len(q) + len(a) for q, a in self._tail(asked, "memory"))
+                n_context = context_length(segments, self.segment_size, n_tail)
                 placement = "uniform"
                 if facts_before_last:  # the context's share that precedes the last segment
-                    before = (segments - 1) * self.segment_size / (length - n_tail)
-                    placement = f"window:0-{min(100.0, 100 * before):.4f}"
+                    placement = f"window:0-{min(100.0, 100 * (last_start / n_context)):.4f}"
                 try:
-                    context = assemble(qas[j], length - n_tail, rng, self.background,
+                    context = assemble(qas[j], n_context, rng, self.background,
                                        placement=placement, reserve_tokens=0)
                 except FactsDoNotFitError:
                     continue  # like the ARMT scripts' max_n_facts: this story is too long here
-                last_start = (segments - 1) * self.segment_size
                 if facts_before_last and any(p.token_offset + p.n_tokens > last_start
                                              for p in context.positions):
                     continue  # the facts do not fit before the last segment: another story
