@@ -36,7 +36,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-scaling = importlib.import_module("bench_memory_scaling")  # shared loading and measuring
+common = importlib.import_module("common")  # shared loading and measuring
 
 
 # beta = sigmoid(-6) = 0.0025 for every write. With W_V this large and the untrained write gates
@@ -56,8 +56,8 @@ def float32_read(self, h: torch.Tensor, A: torch.Tensor, z: torch.Tensor) -> tor
 
 
 def build_armt(backbone, read_in_float32: bool):
-    model = scaling.build_memory_model("armt", backbone)
-    gen = torch.Generator().manual_seed(scaling.SEED)
+    model = common.build_memory_model("armt", backbone)
+    gen = torch.Generator().manual_seed(common.SEED)
     with torch.no_grad():
         for layer in model.assoc:
             w = layer.v_proj.weight
@@ -89,18 +89,18 @@ def main() -> None:
         print("\n".join(new), flush=True)
         Path(args.out).write_text("\n".join(lines) + "\n")
 
-    emit(f"# bench_armt_read: SmolLM2-135M bfloat16, segment {scaling.SEGMENT}, {scaling.MEMORY} "
+    emit(f"# bench_armt_read: SmolLM2-135M bfloat16, segment {common.SEGMENT}, {common.MEMORY} "
          f"memory tokens, W_V seeded (std 0.02), beta = sigmoid({WRITE_BIAS:g}), random ids, "
          f"{args.length}",
-         scaling.machine_line(), f"# started with {scaling.load_text()}")
-    _, backbone = scaling.load_backbone("bfloat16")
+         common.machine_line(), f"# started with {common.load_text()}")
+    _, backbone = common.load_backbone("bfloat16")
     models = {
         "ARMT, read in bfloat16": build_armt(backbone, read_in_float32=False),
         "ARMT, read in float32": build_armt(backbone, read_in_float32=True),
-        "RMT": scaling.build_memory_model("rmt", backbone),
+        "RMT": common.build_memory_model("rmt", backbone),
     }
-    gen = torch.Generator().manual_seed(scaling.SEED)
-    ids = torch.randint(0, backbone.config.vocab_size, (1, scaling.parse_length(args.length)),
+    gen = torch.Generator().manual_seed(common.SEED)
+    ids = torch.randint(0, backbone.config.vocab_size, (1, common.parse_length(args.length)),
                         generator=gen)  # (1, L)
     segments = list(models["RMT"].segments([ids[0]]))
     names = list(models)
@@ -119,20 +119,20 @@ def main() -> None:
                 seconds[name].append(time.perf_counter() - began)
         logits = {name: models[name].logits(hidden[name][:, -1:]).float()[0, -1] for name in names}
 
-    full = [i for i, s in enumerate(segments) if s.input_ids.shape[1] == scaling.SEGMENT]
+    full = [i for i, s in enumerate(segments) if s.input_ids.shape[1] == common.SEGMENT]
     total = {name: sum(seconds[name][i] for i in full) for name in names}
-    emit(f"{len(full)} segments of {scaling.SEGMENT} tokens, one step of each model per segment, "
-         f"order rotating ({scaling.load_text()})")
+    emit(f"{len(full)} segments of {common.SEGMENT} tokens, one step of each model per segment, "
+         f"order rotating ({common.load_text()})")
     for name in names:
         median = statistics.median(seconds[name][i] for i in full)
         emit(f"    {name:<26}{median:8.3f} s/segment (median) "
-             f"{scaling.SEGMENT * len(full) / total[name]:8.0f} tok/s")
+             f"{common.SEGMENT * len(full) / total[name]:8.0f} tok/s")
     bf16, f32, rmt = (total[name] for name in names)
     emit(f"    ARMT bfloat16 read / float32 read throughput = {f32 / bf16:.3f}",
          f"    ARMT / RMT throughput: {rmt / bf16:.3f} (bfloat16 read), {rmt / f32:.3f} "
          "(float32 read)")
     # What bfloat16 changes, against the same ARMT computing everything in float32
-    _, backbone32 = scaling.load_backbone("float32")
+    _, backbone32 = common.load_backbone("float32")
     model32 = build_armt(backbone32, read_in_float32=False)
     state32 = model32.init_state(1)
     with torch.no_grad():
@@ -147,7 +147,7 @@ def main() -> None:
              f"{float(logits32.min()):.1f} to {float(logits32.max()):.1f}), top-1 "
              f"{'equal' if int(logits[name].argmax()) == int(logits32.argmax()) else 'differs'}; "
              f"A {float((A - state32.A).norm() / state32.A.norm()):.2%}")
-    emit(f"# finished with {scaling.load_text()}")
+    emit(f"# finished with {common.load_text()}")
 
 
 if __name__ == "__main__":

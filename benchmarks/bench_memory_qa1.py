@@ -38,7 +38,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench_memory_scaling import (
+from common import (
     MEMORY,
     RESULTS,
     SEGMENT,
@@ -52,15 +52,10 @@ from bench_memory_scaling import (
     qa1_points,
     reset_peak_rss,
     rss_mb,
+    write_json,
 )
 
 WORK = Path(__file__).resolve().parents[1] / "out" / "bench_memory_qa1"
-
-
-def write_json(path: Path, value) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1) + "\n")
-    os.replace(tmp, path)
 
 
 def prepare(args: argparse.Namespace, work: Path) -> None:

@@ -33,302 +33,15 @@ plot (its name, .md), those reads filling the lengths the rows lack.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import itertools
-import json
-import os
-import platform
 import signal
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
-WORK = Path(__file__).resolve().parents[1] / "out" / "bench_memory_scaling"  # stopped long reads
+from common import MEMORY, RESULTS, SEGMENT, load_text, machine_line, parse_length, qa1_points
+from long_read import measure, pieces_text
+
 ARCHS = ("backbone", "rmt", "rmt_r", "armt")
 NAMES = {"backbone": "SmolLM2-135M, full attention", "rmt": "RMT", "rmt_r": "RMT-R", "armt": "ARMT"}
-SEGMENT, MEMORY = 512, 16
-SEED = 0
-
-
-# --------------------------------------------------------------------------------------------
-# Process memory (Linux): current RSS, peak RSS, and a reset of the peak
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
-
-
-def rss_mb() -> float:
-    return _status_kb("VmRSS") / 1024
-
-
-def peak_rss_mb() -> float:
-    return _status_kb("VmHWM") / 1024
-
-
-def reset_peak_rss() -> None:
-    """Make the peak RSS start again from the current RSS (Linux >= 4.0)."""
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
-def gemm_gflops(seconds: float = 2.0) -> float:
-    """The float32 matrix-multiply rate of the machine right now, on the product that
-    dominates a segment (544 positions through SmolLM2's 576 -> 1536 MLP projection). On a
-    shared host the load average misses other tenants' work; this does not, so rows measured
-    at different times compare by it."""
-    import torch
-
-    gen = torch.Generator().manual_seed(SEED)
-    a = torch.randn(SEGMENT + 2 * MEMORY, 576, generator=gen)
-    b = torch.randn(576, 1536, generator=gen)
-    for _ in range(5):
-        a @ b
-    n, began = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - began) < seconds:
-        a @ b
-        n += 1
-    return 2 * a.shape[0] * a.shape[1] * b.shape[1] * n / elapsed / 1e9
-
-
-def load_text() -> str:
-    """The load average, for the record: 2 cores shared with others make timings noisy."""
-    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def cpu_kind() -> str:
-    """The CPU's name and its bfloat16 matrix units: RMT reads bfloat16 about 3x faster with
-    AMX than with AVX-512-BF16 alone (bench_memory_throughput.txt against its .avx512.txt),
-    so records from different kinds do not compare."""
-    import torch
-
-    try:
-        with open("/proc/cpuinfo") as f:
-            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        name = platform.processor() or platform.machine()
-    units = [unit for unit, probe in (("AMX", "_is_amx_tile_supported"),
-                                      ("AVX-512-BF16", "_is_avx512_bf16_supported"))
-             if getattr(torch.cpu, probe, lambda: False)()]
-    return f"{name} ({' + '.join(units) or 'no native bfloat16'})"
-
-
-def machine_line() -> str:
-    import torch
-    import transformers
-
-    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"# {platform.machine()}, {cpu_kind()}, {os.cpu_count()} cpus, "
-            f"{mem_gb:.0f} GiB RAM; python {platform.python_version()}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), transformers {transformers.__version__}")
-
-
-# --------------------------------------------------------------------------------------------
-# Models and inputs
-
-
-def load_backbone(dtype: str = "float32"):
-    """(tokenizer, SmolLM2-135M-Instruct) from the converted-copy cache of the packaged GGUF."""
-    from babilab.models.hf import load_model, resolve_model
-
-    source, content_id, gguf = resolve_model("smollm2")
-    return load_model(source, gguf, content_id, dtype)
-
-
-def build_memory_model(arch: str, backbone):
-    """An untrained memory model with the benchmark's settings (seeded, so runs agree)."""
-    import torch
-
-    from babilab.memory import ARMT, RMT, RMTR, ARMTConfig, RMTConfig, RMTRConfig
-
-    torch.manual_seed(SEED)
-    if arch == "rmt":
-        model = RMT(backbone, RMTConfig(segment_size=SEGMENT, num_mem_tokens=MEMORY))
-    elif arch == "rmt_r":
-        model = RMTR(backbone, RMTRConfig(segment_size=SEGMENT, num_read_mem_tokens=2 * MEMORY,
-                                          num_write_mem_tokens=MEMORY))
-    elif arch == "armt":
-        model = ARMT(backbone, ARMTConfig(segment_size=SEGMENT, num_mem_tokens=MEMORY))
-    else:
-        raise ValueError(f"unknown architecture {arch!r}")
-    return model.eval()
-
-
-def random_segments(n_tokens: int, segment_size: int, vocab: int, seed: int = SEED) -> Iterator:
-    """SegmentBatch steps of one sample of random ids, made one at a time (nothing kept)."""
-    import torch
-
-    from babilab.memory import SegmentBatch, split_points
-
-    gen = torch.Generator().manual_seed(seed)
-    for a, b in split_points(n_tokens, segment_size):
-        ids = torch.randint(0, vocab, (1, b - a), generator=gen)  # (1, T)
-        yield SegmentBatch(ids, torch.ones_like(ids))
-
-
-def state_mb(state) -> float:
-    """Bytes held by a memory state's tensors (RMT-R's stored keys and values included)."""
-    import dataclasses
-
-    import torch
-
-    if state is None:
-        return 0.0
-    total = sum(v.numel() * v.element_size() for f in dataclasses.fields(state)
-                if isinstance(v := getattr(state, f.name), torch.Tensor))
-    return total / 2**20
-
-
-def parse_length(name: str) -> int:
-    from babilab.suite.files import parse_length as parse
-
-    return parse(name)
-
-
-# --------------------------------------------------------------------------------------------
-# One measurement (runs in its own process)
-
-
-def worker(arch: str, length: int, dtype: str, progress: bool) -> dict:
-    """Read `length` random tokens with `arch` and predict the next one; time and memory."""
-    import torch
-    from tqdm import tqdm
-
-    load0, gemm0 = os.getloadavg(), gemm_gflops()
-    _, backbone = load_backbone(dtype)
-    vocab = backbone.config.vocab_size
-    window = backbone.config.max_position_embeddings
-    result = {"arch": arch, "length": length, "threads": torch.get_num_threads()}
-    if arch == "backbone":
-        if length > window:
-            return {**result, "skipped": f"over the {window}-token window", "over_window": True}
-        gen = torch.Generator().manual_seed(SEED)
-        with torch.no_grad():
-            backbone(input_ids=torch.randint(0, vocab, (1, 64), generator=gen), logits_to_keep=1)
-            ids = torch.randint(0, vocab, (1, length), generator=gen)  # (1, L)
-            result["loaded_mb"] = rss_mb()
-            reset_peak_rss()
-            began = time.perf_counter()
-            logits = backbone(input_ids=ids, logits_to_keep=1).logits  # (1, 1, V)
-            int(logits[0, -1].argmax())
-            seconds = time.perf_counter() - began
-        segments, state, peak, pieces = 1, 0.0, peak_rss_mb(), []
-    else:
-        model = build_memory_model(arch, backbone)
-        model.generate(random_segments(2 * SEGMENT, SEGMENT, vocab, SEED + 1), max_new_tokens=1)
-        result["loaded_mb"] = rss_mb()
-        reset_peak_rss()
-        segments = -(-length // SEGMENT)
-        read = StoppableRead(arch, length, dtype)
-        start, state = read.load(model)
-        steps = tqdm(itertools.islice(random_segments(length, SEGMENT, vocab), start, None),
-                     total=segments, initial=start, unit="seg", desc=f"{arch} {length}",
-                     leave=False, mininterval=5, disable=not progress or segments < 64)
-        try:
-            model.generate(steps, max_new_tokens=1, segments_total=segments, state=state,
-                           on_read=lambda n: read.update(model, start + n))
-        except BaseException:  # SIGTERM, Ctrl-C: keep what was read for the next run
-            read.stop()
-            raise
-        seconds, peak, pieces = read.finish()
-        state = state_mb(model.state)
-    load1, gemm1 = os.getloadavg(), gemm_gflops()
-    return {**result, "seconds": seconds, "tokens_per_s": length / seconds, "segments": segments,
-            "peak_mb": peak, "state_mb": state, **pieces_note(pieces),
-            "load": [round((a + b) / 2, 2) for a, b in zip(load0, load1, strict=True)],
-            "gemm_gflops": [round(gemm0), round(gemm1)]}
-
-
-class StoppableRead:
-    """A long read that a stop does not lose. The memory state is saved (babilab's SavedRead:
-    every 10 minutes and when stopped) in out/bench_memory_scaling/ARCH-LENGTH-DTYPE/, with
-    pieces.json beside it: the time, peak RSS and CPU kind of the segments each save covers.
-    The same command then continues the read, and its time and peak count every piece."""
-
-    def __init__(self, arch: str, length: int, dtype: str, every_s: float = 600.0):
-        from babilab.models.memory import SavedRead
-
-        folder = WORK / f"{arch}-{length}-{dtype}"
-        key = hashlib.sha256(f"{arch} {length} {dtype} {SEED} {SEGMENT} {MEMORY}".encode())
-        self.saved = SavedRead(folder, key.hexdigest(), every_s)
-        self.pieces_path = folder / "pieces.json"
-        self.cpu = cpu_kind()  # pieces read on another kind of CPU are named in the row
-
-    def load(self, model) -> tuple[int, object]:
-        """(segments already read, state) to continue from; the clock starts here."""
-        self.start, state = self.saved.load(model)
-        self.earlier = (json.loads(self.pieces_path.read_text())
-                        if self.start and self.pieces_path.is_file() else [])
-        self.began = time.perf_counter()
-        return self.start, state
-
-    def update(self, model, read: int) -> None:
-        saved = self.saved.saved_read
-        self.saved.update(model, read)
-        if self.saved.saved_read != saved:  # just saved: pieces.json covers the same segments
-            self._write_pieces()
-
-    def stop(self) -> None:
-        self.saved.save_latest()
-        if self.saved.saved_read > self.start:
-            self._write_pieces()
-
-    def finish(self) -> tuple[float, float, list[dict]]:
-        """Seconds and peak RSS MB over all pieces, and the pieces."""
-        pieces = self.earlier + [self._piece()]
-        self.saved.clear()
-        self.pieces_path.unlink(missing_ok=True)
-        return sum(p["seconds"] for p in pieces), max(p["peak_mb"] for p in pieces), pieces
-
-    def _piece(self) -> dict:
-        return {"first_segment": self.start, "segments": self.saved.saved_read - self.start,
-                "seconds": time.perf_counter() - self.began, "peak_mb": peak_rss_mb(),
-                "cpu": self.cpu}
-
-    def _write_pieces(self) -> None:
-        tmp = self.pieces_path.with_name("pieces.json.tmp")
-        tmp.write_text(json.dumps(self.earlier + [self._piece()], indent=1))
-        os.replace(tmp, self.pieces_path)
-
-
-def pieces_note(pieces: list[dict]) -> dict:
-    """For a read done in several pieces: how many, and the CPU kinds if they differ."""
-    if len(pieces) < 2:
-        return {}
-    kinds = list(dict.fromkeys(p["cpu"] for p in pieces if "cpu" in p))
-    return {"pieces": len(pieces), **({"cpus": kinds} if len(kinds) > 1 else {})}
-
-
-def pieces_text(r: dict) -> str:
-    if "pieces" not in r:
-        return ""
-    return f"  (read in {r['pieces']} pieces" + (f" on {', '.join(r['cpus'])})" if "cpus" in r else ")")
-
-
-def measure(arch: str, length: int, dtype: str = "float32", threads: int | None = None,
-            progress: bool = True) -> dict:
-    """`worker` in a fresh interpreter: its own peak RSS, nothing left over from earlier runs."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", arch, str(length),
-           "--dtype", dtype] + (["--threads", str(threads)] if threads else [])
-    cmd += [] if progress else ["--no-progress"]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as child:  # stderr: progress
-        try:
-            stdout, _ = child.communicate()
-        except SystemExit:  # SIGTERM: passed on, so the child saves a long read before it exits
-            child.terminate()
-            child.wait()
-            raise
-    lines = [x for x in stdout.splitlines() if x.startswith("{")]
-    if child.returncode or not lines:
-        return {"arch": arch, "length": length, "skipped": f"failed (exit {child.returncode})"}
-    return json.loads(lines[-1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,13 +61,6 @@ def row_text(r: dict, name: str) -> str:
             f"{1000 / r['tokens_per_s']:>9.3f}{r['loaded_mb']:>10.0f}{r['peak_mb']:>9.0f}"
             f"{r['state_mb']:>9.1f}  {r['load'][0]:.2f}  {'/'.join(map(str, r['gemm_gflops']))}"
             + pieces_text(r))
-
-
-def qa1_points(dtype: str, device: str = "cpu") -> list[dict]:
-    """Finished reads of bench_memory_qa1.py in this dtype on this device, shortest first."""
-    points = [json.loads(f.read_text()) for f in RESULTS.glob("bench_memory_qa1_*.json")]
-    points = [p for p in points if p["dtype"] == dtype and p["device"] == device]
-    return sorted(points, key=lambda p: parse_length(p["length"]))
 
 
 def throughput_points(dtype: str, longer_than: int) -> list[dict]:
@@ -593,7 +299,6 @@ def main() -> None:
     parser.add_argument("--replot", action="store_true",
                         help="measure nothing: draw --plot and its markdown table from the rows "
                         "in --out and the finished bench_memory_qa1.py reads")
-    parser.add_argument("--worker", nargs=2, metavar=("ARCH", "LENGTH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     # SIGTERM as an exception: passed on to the measuring child instead of orphaning it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -604,10 +309,7 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    if args.worker:
-        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.dtype,
-                                not args.no_progress)), flush=True)
-    elif args.replot:
+    if args.replot:
         replot(Path(args.out), Path(args.plot))
     else:
         scaling(args)

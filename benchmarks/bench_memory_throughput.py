@@ -11,7 +11,7 @@ ids. Three measurements, side by side in one run:
     throughputs is what RMT keeps of the hardware limit; the memory positions alone make the
     ideal 512/544 = 0.94 (target >= 0.9).
 (b) Peak resident memory of RMT reading 32k, 1M and 10M tokens, each in its own process with
-    the peak reset after loading (bench_memory_scaling.py's measurement). Target: flat within
+    the peak reset after loading (bench_memory_common.py's measurement). Target: flat within
     10%. 10M tokens take hours on 2 cores; `--memory-lengths 32k,1M` for a shorter run. A read
     stopped part way (Ctrl-C, SIGTERM) is kept, and the same command continues it ((a) and (c)
     are measured again); its time and peak then count every piece.
@@ -47,7 +47,8 @@ from torch import nn
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-scaling = importlib.import_module("bench_memory_scaling")  # shared loading and measuring
+common = importlib.import_module("common")  # shared loading and measuring
+long_read = importlib.import_module("long_read")  # one long read in its own process
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,7 +203,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    length = scaling.parse_length(args.length)
+    length = common.parse_length(args.length)
     lines: list[str] = []
 
     def emit(*new: str) -> None:
@@ -210,12 +211,12 @@ def main() -> None:
         print("\n".join(new), flush=True)
         Path(args.out).write_text("\n".join(lines) + "\n")  # partial runs keep their results
 
-    emit(f"# bench_memory_throughput: SmolLM2-135M {args.dtype}, RMT segment {scaling.SEGMENT}, "
-         f"{scaling.MEMORY} memory tokens, untrained memory, random ids",
-         scaling.machine_line(), f"# started with {scaling.load_text()}")
-    _, backbone = scaling.load_backbone(args.dtype)
-    model = scaling.build_memory_model("rmt", backbone)
-    gen = torch.Generator().manual_seed(scaling.SEED)
+    emit(f"# bench_memory_throughput: SmolLM2-135M {args.dtype}, RMT segment {common.SEGMENT}, "
+         f"{common.MEMORY} memory tokens, untrained memory, random ids",
+         common.machine_line(), f"# started with {common.load_text()}")
+    _, backbone = common.load_backbone(args.dtype)
+    model = common.build_memory_model("rmt", backbone)
+    gen = torch.Generator().manual_seed(common.SEED)
     ids = torch.randint(0, backbone.config.vocab_size, (1, length), generator=gen)  # (1, L)
     segments = list(model.segments([ids[0]]))
     with torch.no_grad():  # warm-up: first calls allocate and pick kernels
@@ -223,34 +224,34 @@ def main() -> None:
         backbone.base_model(input_ids=segments[0].input_ids)
 
     bare, rmt = paired_segments(model, backbone, segments, args.rounds)
-    full = [i for i, s in enumerate(segments * args.rounds) if s.input_ids.shape[1] == scaling.SEGMENT]
+    full = [i for i, s in enumerate(segments * args.rounds) if s.input_ids.shape[1] == common.SEGMENT]
     bare_f, rmt_f = [bare[i] for i in full], [rmt[i] for i in full]
     ratio_sum = sum(bare_f) / sum(rmt_f)
     ratio_pairs = statistics.median(b / r for b, r in zip(bare_f, rmt_f, strict=True))
-    ideal = scaling.SEGMENT / (scaling.SEGMENT + 2 * scaling.MEMORY)
-    emit(f"(a) RMT vs the bare backbone on the same {scaling.SEGMENT}-token segments ({len(full)} "
-         f"pairs over {args.rounds} passes of {args.length}; {scaling.load_text()})",
+    ideal = common.SEGMENT / (common.SEGMENT + 2 * common.MEMORY)
+    emit(f"(a) RMT vs the bare backbone on the same {common.SEGMENT}-token segments ({len(full)} "
+         f"pairs over {args.rounds} passes of {args.length}; {common.load_text()})",
          f"    {'backbone body, segment alone':<42}{statistics.median(bare_f):8.3f} s/segment "
-         f"{scaling.SEGMENT * len(full) / sum(bare_f):8.0f} tok/s",
+         f"{common.SEGMENT * len(full) / sum(bare_f):8.0f} tok/s",
          f"    {'RMT step, segment + 2x16 memory positions':<42}{statistics.median(rmt_f):8.3f} "
-         f"s/segment {scaling.SEGMENT * len(full) / sum(rmt_f):8.0f} tok/s",
+         f"s/segment {common.SEGMENT * len(full) / sum(rmt_f):8.0f} tok/s",
          f"    RMT throughput / backbone throughput = {ratio_sum:.3f} (totals), {ratio_pairs:.3f} "
          f"(median of pairs); ideal {ideal:.3f} (memory positions), target >= 0.9")
 
-    torch.manual_seed(scaling.SEED)
+    torch.manual_seed(common.SEED)
     reference = ReferenceRecurrentWrapper(ReferenceMemoryCell(backbone, model.memory),
-                                          scaling.SEGMENT).eval()
+                                          common.SEGMENT).eval()
     body = sum(p.numel() for p in backbone.base_model.parameters())
     body -= backbone.get_input_embeddings().weight.numel()
     head = backbone.get_output_embeddings().weight.numel()
     emit(f"(c) read L tokens and predict the next, {args.runs} runs each, alternating; the LM head "
          f"on every token adds {100 * head / body:.0f}% to the body's weight FLOPs")
     for name in [x.strip() for x in args.reference_lengths.split(",") if x.strip()]:
-        n = scaling.parse_length(name)
+        n = common.parse_length(name)
         ids_c = torch.randint(0, backbone.config.vocab_size, (1, n), generator=gen)  # (1, L)
         ours, ref, kept_mb = whole_runs(model, reference, ids_c, args.runs)
         speedup = statistics.median(ref) / statistics.median(ours)
-        emit(f"    L = {name} ({scaling.load_text()})",
+        emit(f"    L = {name} ({common.load_text()})",
              f"    {'babilab RMT (streaming, answer-only logits)':<50}{statistics.median(ours):8.1f} s "
              f"{n / statistics.median(ours):8.0f} tok/s  (runs: {', '.join(f'{x:.1f}' for x in ours)})",
              f"    {'reference wrapper (full logits, all kept)':<50}{statistics.median(ref):8.1f} s "
@@ -266,18 +267,18 @@ def main() -> None:
              f"    {'length':>8}{'seconds':>10}{'tok/s':>8}{'loaded MB':>11}{'peak MB':>9}  load")
         peaks = []
         for name in names:
-            r = scaling.measure("rmt", scaling.parse_length(name), args.dtype, args.threads)
+            r = long_read.measure("rmt", common.parse_length(name), args.dtype, args.threads)
             if "skipped" in r:
                 emit(f"    {name:>8}  ({r['skipped']})")
                 continue
             peaks.append(r["peak_mb"])
             emit(f"    {name:>8}{r['seconds']:>10.0f}{r['tokens_per_s']:>8.0f}{r['loaded_mb']:>11.0f}"
                  f"{r['peak_mb']:>9.0f}  {r['load'][0]:.2f}"
-                 + scaling.pieces_text(r))
+                 + long_read.pieces_text(r))
         if len(peaks) > 1:
             emit(f"    peak RSS spread: +{100 * (max(peaks) / min(peaks) - 1):.1f}% from "
                  f"{names[0]} to {names[-1]}, target within 10%")
-    emit(f"# finished with {scaling.load_text()}; pid {os.getpid()}")
+    emit(f"# finished with {common.load_text()}; pid {os.getpid()}")
 
 
 if __name__ == "__main__":

