@@ -17,7 +17,7 @@ ids. Three measurements, side by side in one run:
     are measured again); its time and peak then count every piece.
 (c) babilab's streaming RMT versus a faithful re-implementation of the reference wrapper
     (booydar/recurrent-memory-transformer `modeling_rmt/language_modeling.py`, MemoryCell +
-    RecurrentWrapper.forward; shared/reference/memory_models.md §1 and §7): every segment goes
+    RecurrentWrapper.forward): every segment goes
     through the full HF model with output_hidden_states, so LM-head logits are computed for
     every token of every segment, and every segment's logits and per-layer hidden states are
     kept and concatenated at the end. Both read the same L tokens and give the next-token

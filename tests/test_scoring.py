@@ -15,7 +15,7 @@ from babilab.scoring import (
 
 # (task, target, output, question, official verdict, strict verdict)
 # Official verdicts are those of babilong/metrics.py on the published prediction files
-# (shared/reference/babilong.md §4, example rows).
+# (example rows of BABILong's metric, github.com/booydar/babilong).
 WORKED_ROWS = [
     ("qa1", "bathroom", "The most recent location of 'Mary' is 'bathroom'.", "Where is Mary? ", True, True),
     ("qa1", "kitchen", "The most recent location of John is garden.", "Where is John? ", False, False),

@@ -1,4 +1,4 @@
-"""Prompts for the 20 tasks, in BABILong's structure (shared/reference/babilong.md §2).
+"""Prompts for the 20 tasks, in BABILong's structure (github.com/booydar/babilong, babilong/prompts.py).
 
     <instruction>
 

@@ -1,6 +1,6 @@
 """The static logic tasks qa4 and qa15-qa20: solver known answers, generated stories, support order.
 
-Known-answer stories are the spec's examples (babi_spec.md §4) and stories copied from the
+Known-answer stories are examples of the released data's rules and stories copied from the
 released en-10k/en files, including the tricky cases the spec names: qa4's inverse question,
 qa15's lower-cased names, qa16's ambiguous colors, qa18's repeated statements.
 """

@@ -1,4 +1,4 @@
-"""The object-world tasks qa2, qa3, qa5, qa6, qa7 and qa8 (babi_spec.md §2, §4).
+"""The object-world tasks qa2, qa3, qa5, qa6, qa7 and qa8 (as in the released data).
 
 Known-answer tests of each solver on small hand-written stories (the spec's sentence forms,
 its tricky cases), a 0-error solver check of generated stories, the support-order rules,

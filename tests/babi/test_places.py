@@ -1,6 +1,6 @@
 """qa9-qa14, the "where is an actor" tasks: solver known answers, generator invariants.
 
-Known answers use the spec's own examples (babi_spec.md §4 qa9-qa14) and the tricky cases
+Known answers use the spec's own examples (as in the released data) and the tricky cases
 it names: negation of an unknown place, "or the" wording, pronoun gender, non-chronological
 time phrases and the "immediately preceding slot" rule.
 """

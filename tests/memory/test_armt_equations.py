@@ -1,4 +1,4 @@
-"""ARMT against a direct, naive transcription of the equations (memory_models.md §4.2).
+"""ARMT against a direct, naive transcription of its equations (arXiv 2407.04841).
 
 The naive code below works element by element from the written equations (index arithmetic for
 DPFP's roll, explicit sums over memory tokens and key features), independent of the vectorised

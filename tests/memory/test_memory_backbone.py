@@ -21,7 +21,7 @@ def test_parts_of_each_family(backbone):
                                    torch.nn.functional.silu(torch.tensor([1.0])))
     ids = torch.arange(5)[None]
     hidden = backbone.base_model(ids).last_hidden_state
-    # the body output is post-norm and the LM head applies to it directly (§7 point 3)
+    # the body output is post-norm and the LM head applies to it directly
     torch.testing.assert_close(backbone.get_output_embeddings()(hidden), backbone(ids).logits)
 
 

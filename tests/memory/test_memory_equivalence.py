@@ -29,7 +29,7 @@ def test_many_segments_without_memory_equal_backbone_per_segment(arch, backbone)
 
 def test_fresh_armt_first_segment_equals_backbone(backbone):
     # Memory tokens are appended after the text and nothing has been written yet, so the
-    # first segment's token logits are the backbone's even with memory on (§4.2).
+    # first segment's token logits are the backbone's even with memory on.
     model = build("armt", backbone, mem=3)
     ids = sample(SEGMENT, 22)[None]
     torch.testing.assert_close(

@@ -1,4 +1,4 @@
-"""RMT-R's retrieval against a naive transcription of memory_models.md §3.
+"""RMT-R's retrieval against a naive transcription of its equations (arXiv 2406.10149).
 
 The reference keeps the raw write outputs M_1..M_t and recomputes keys and values from them at
 every segment; the model caches them (when streaming, in a buffer that doubles or is

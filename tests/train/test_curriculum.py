@@ -51,7 +51,7 @@ def test_draws_consume_the_same_numbers_whatever_the_settings():
 def test_batch_arithmetic():
     assert accumulation_steps(stage(), 1) == 4
     assert accumulation_steps(stage(), 4) == 1
-    # the reference's 1-segment stage on several GPUs: 64 per GPU x 4 GPUs > 64 (§7)
+    # the reference's 1-segment stage on several GPUs: 64 per GPU x 4 GPUs > 64
     with pytest.raises(BabilabError, match="batch_size 64 is not a multiple of micro_batch_size 64 x 4"):
         accumulation_steps(stage(micro_batch_size=64), 4)
     with pytest.raises(BabilabError, match="stage 0"):

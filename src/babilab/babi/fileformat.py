@@ -1,4 +1,4 @@
-"""Reading and writing the bAbI v1.2 text format (shared/reference/babi_spec.md §1).
+"""Reading and writing the bAbI v1.2 text format (github.com/facebookarchive/bAbI-tasks).
 
     1 Mary moved to the bathroom.
     2 John went to the hallway.

@@ -1,4 +1,4 @@
-"""Per-task statistics of bAbI stories: the tables of shared/reference/babi_spec.md §2-§4.
+"""Per-task statistics of bAbI stories: the tables measured on the released bAbI v1.2 data.
 
 `compute_stats` measures one task's stories; `format_stats` prints them as text tables.
 Templates are sentences with entity words replaced by placeholders (A actor or name,

@@ -1,4 +1,4 @@
-"""Entities and sentence templates of the released bAbI en-10k data (shared/reference/babi_spec.md §2, §4).
+"""Entities and sentence templates of the released bAbI en-10k data (bAbI v1.2, arXiv 1502.05698).
 
 Only words and templates live here; the rules that use them live in each task's module.
 Lists are in the spec's order, which the generators rely on for reproducible draws.

@@ -2,7 +2,9 @@
 
 One file per architecture (rmt.py, rmt_r.py, armt.py), what they share in common.py, greedy
 decoding in generate.py, how a request becomes segments in layout.py (training and evaluation
-both use it), saved folders in saving.py. Reference: shared/reference/memory_models.md.
+both use it), saved folders in saving.py. Reference: the public code,
+github.com/booydar/recurrent-memory-transformer and
+github.com/RodkinIvan/associative-recurrent-memory-transformer.
 
     backbone = AutoModelForCausalLM.from_pretrained(...)
     model = RMT(backbone, RMTConfig(segment_size=512, num_mem_tokens=16))

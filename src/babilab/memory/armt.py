@@ -1,8 +1,8 @@
 """ARMT: the Associative Recurrent Memory Transformer.
 
 Rodkin, Kuratov, Bulatov, Burtsev, "Associative Recurrent Memory Transformer" (arXiv 2407.04841);
-code RodkinIvan/associative-recurrent-memory-transformer, branch framework_accel. What this file
-follows, and the open choices: shared/reference/memory_models.md §4.
+code github.com/RodkinIvan/associative-recurrent-memory-transformer, branch framework_accel,
+which this file follows.
 
 Every decoder layer l keeps an associative matrix A_l (K x D) and a normaliser z_l (K), with
 K = 2 nu d_mem. Keys and queries go through DPFP (Schlag et al. 2021):
@@ -26,7 +26,7 @@ Each segment is [E(x_t) ; P]: the same M learned tokens P are appended every tim
 outputs are not carried over; recurrence runs only through (A_l, z_l), so the state size does
 not depend on the length. W_V starts at zero (a fresh ARMT equals its backbone). On the first
 segment A = z = 0, so the read adds exactly 0 (the reference skips it; so do we) and vbar = 0,
-gamma = 1. Generation only reads: the last segment is x_t alone, then decoding (§4.2).
+gamma = 1. Generation only reads: the last segment is x_t alone, then decoding.
 
 The read and write hook into each decoder layer (PyTorch forward hooks installed for one
 backbone call and removed after it), so the backbone is unchanged and GPT-2 and Llama-family

@@ -11,7 +11,7 @@ segment step (the memory cell). Everything that is truly identical lives here on
 * How samples and requests are cut into segments is layout.py's (`segment_batches`).
 
 What this module does not do: datasets, tokenisation, curriculum, optimisation (train/).
-Reference: shared/reference/memory_models.md (§1 RMT layout and segmentation, §1.5 BPTT, §7).
+Reference: github.com/booydar/recurrent-memory-transformer (segmentation, BPTT).
 
 Dimension letters used in shape comments, in every file of this package:
 B batch, S segments, T tokens per segment, M memory tokens, D hidden size, V vocabulary,
@@ -86,7 +86,7 @@ def decoder_layers(model: PreTrainedModel) -> nn.ModuleList:
 
 def final_norm(model: PreTrainedModel) -> nn.Module:
     """The backbone's final norm (`ln_f`, `norm`). `base_model` already applies it, so memory
-    states taken from its output are post-norm, as in the reference (§1.1, §7 point 3)."""
+    states taken from its output are post-norm, as in the reference."""
     _, norm_attr = _BODY_ATTRS.get(model.config.model_type, _DEFAULT_BODY_ATTRS)
     return getattr(model.base_model, norm_attr)
 
@@ -108,7 +108,7 @@ def max_positions(model: PreTrainedModel) -> int | None:
 
 
 def init_memory(model: PreTrainedModel, rows: int) -> nn.Parameter:
-    """(rows, D) trainable memory, randn x std(word embeddings) as in the reference (§1.2)."""
+    """(rows, D) trainable memory, randn x std(word embeddings) as in the reference."""
     weight = model.get_input_embeddings().weight
     noise = torch.randn(rows, weight.shape[1], dtype=weight.dtype, device=weight.device)
     return nn.Parameter(noise * weight.std().detach())
@@ -127,7 +127,7 @@ def assemble_segment(
 ) -> SegmentInputs:
     """Concatenate [read; tokens; write] and give positions that skip padding.
 
-    Memory positions are never masked (§1.1). Padding sits inside the token block (left
+    Memory positions are never masked. Padding sits inside the token block (left
     padding), and positions count real entries only, so a padded row gets exactly the positions
     it would get alone: read memory 0..R-1, tokens from R on, write memory after the tokens.
     """
@@ -318,7 +318,7 @@ class MemoryModel(nn.Module, ABC):
         hidden, picked, order_out = [], [], []
         for s, segment in enumerate(batches):
             # All samples end on the last step, so "the last k2 segments of each sample" are the
-            # steps from n_steps - k2 on. As in the reference (§1.5) the memory entering every
+            # steps from n_steps - k2 on. As in the reference the memory entering every
             # earlier step is cut too, so a target there backpropagates one segment at most.
             if k2 is not None and s <= n_steps - k2 and bool(started.any()):
                 state = detach_rows(state, started)

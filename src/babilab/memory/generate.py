@@ -8,11 +8,11 @@ KV cache, running the LM head on one position per step.
 Why our own loop rather than HF `generate(inputs_embeds=...)`: its output layout changed across
 versions (a BOS used to be prepended, now the output starts empty) and batched calls with
 embeddings had bugs (transformers #11841, #16831, #41863); that silently broke the reference's
-exact-match parsing (shared/reference/memory_models.md §7). Here the output is only the new
+exact-match parsing (github.com/booydar/recurrent-memory-transformer). Here the output is only the new
 tokens, and left padding makes batched decoding equal one sample at a time.
 
 Segments come from an iterator and are consumed one at a time under no_grad, so memory use does
-not grow with the input length (only RMT-R keeps its O(S) stored memory states, §3).
+not grow with the input length (only RMT-R keeps its O(S) stored memory states).
 """
 
 from __future__ import annotations

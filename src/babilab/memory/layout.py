@@ -10,7 +10,7 @@ reads it as:
                       write and decodes greedily from there; training goes on with
                       " <answer>" + EOS, the only positions with a loss.
 
-As in the reference (§1.4), the question ends the last segment, next to the end of the
+As in the reference, the question ends the last segment, next to the end of the
 context: with one segment a memory model reads like its backbone, and the memory only has to
 carry what lies in earlier segments. The question is never split: when the context's last
 piece leaves no room for it (a context that fills its segments exactly), the piece is a
@@ -64,7 +64,7 @@ LAYOUT_VERSION = 2
 def split_points(length: int, segment_size: int, align: str = "left") -> list[tuple[int, int]]:
     """Segment boundaries of a sample of `length` tokens.
 
-    `left` (the reference default, §1.3) fills segments from the start and leaves the remainder
+    `left` (the reference default) fills segments from the start and leaves the remainder
     last; `right` puts the remainder first. Every segment has at least one token.
 
     >>> split_points(10, 4)

@@ -2,8 +2,8 @@
 
 Bulatov, Kuratov, Burtsev, "Recurrent Memory Transformer" (NeurIPS 2022, arXiv 2207.06881) and
 "Scaling Transformer to 1M tokens and beyond with RMT" (arXiv 2304.11062); the BABILong code is
-booydar/recurrent-memory-transformer, branch babilong-release. Details, and where this file
-follows that code: shared/reference/memory_models.md §1.
+github.com/booydar/recurrent-memory-transformer, branch babilong-release, which this file
+follows.
 
 For segment t with token embeddings E(x_t) (T tokens) and memory M_t (M x D):
 
@@ -13,11 +13,11 @@ For segment t with token embeddings E(x_t) (T tokens) and memory M_t (M x D):
 The same M_t is read (prefix) and written (suffix); causal attention lets the suffix see the
 prefix and the whole segment. M_0 is one trainable (M, D) parameter, randn x std(embeddings).
 Positions run 0..M+T+M-1 over the concatenation, skipping padding. For generation the last
-segment is [M_t ; E(x_t)] with no write block (§1.6).
+segment is [M_t ; E(x_t)] with no write block.
 
 Not here: the loop over segments, k2 truncation, streaming and save/load (common.py), the
 decode loop (generate.py). Differences from the reference: k2 counts the last k2 segments of
-each sample, not of max_n_segments (§1.5, §7); answer-only logits (§7 "Full-logit cost").
+each sample, not of max_n_segments; answer-only logits.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 
 Kuratov et al., "In Search of Needles in a 11M Haystack: Recurrent Memory Finds What LLMs Miss"
 (arXiv 2402.10790); code booydar/recurrent-memory-transformer, branch babilong_retr,
-modeling_rmt/language_modeling_mem_retrieve.py. Implemented as coded there:
-shared/reference/memory_models.md §3.
+modeling_rmt/language_modeling_mem_retrieve.py, which this file implements as coded there.
 
 Every write output M_{t+1} (Mw x D) is stored. Before segment t >= 1, one extra block outside
 the backbone (single-head pre-LN cross-attention, then an MLP) lets the current memory query
@@ -87,7 +86,7 @@ class RMTRState:
 
 
 class MemoryRetrieval(nn.Module):
-    """Cross-attention from the current memory to the stored memories, then an MLP (§3)."""
+    """Cross-attention from the current memory to the stored memories, then an MLP."""
 
     def __init__(self, d_model: int, act: nn.Module, mode: str, dropout: float):
         super().__init__()

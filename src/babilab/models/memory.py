@@ -23,7 +23,7 @@ context's segments, each read with a memory write, then a last, read-only segmen
 question ends ("\\nQuestion: <question>\\nAnswer:"), then greedy decoding from there.
 No special tokens (BOS) are added. The PromptConfig's instruction, examples and chat template
 are for instruction-following models and are ignored: a memory model is fine-tuned on raw
-context and question (shared/reference/memory_models.md §1.4). There is no window for the
+context and question (github.com/booydar/recurrent-memory-transformer). There is no window for the
 context: only the last segment must fit (the context piece it shares, the question, memory
 and max_new_tokens <= the backbone's positions), else the answer is `over_window`. An answer
 chosen from logits that are not finite (a memory state that overflowed to inf or NaN) is an

@@ -5,7 +5,7 @@
     RagAnswerer(OracleAnswerer(), k=3)                               # any answerer object as reader
     babilab eval --model rag:hf:smollm2 --rag-chunk tokens:512 --rag-k 5 --rag-order doc ...
 
-BABILong's second baseline (reference/babilong.md §5(c)): split the haystack into chunks
+BABILong's second baseline (arXiv 2406.10149): split the haystack into chunks
 (sentences, or 512-token pieces), embed them, retrieve the top-5 by similarity to the
 question, and give only those to a reader. It stays flat around 50-60% on qa1 at any length
 and fails multi-fact tasks. This answerer reproduces it and measures why:

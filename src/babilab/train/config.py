@@ -10,8 +10,8 @@ typo never silently trains with a default.
 
 What this module does not check: anything that needs the world size or the backbone (batch
 arithmetic per process, the backbone's window); `start.set_up` does that at start-up, the
-batch arithmetic before any weights load. Reference for the defaults:
-shared/reference/memory_models.md §2.
+batch arithmetic before any weights load. Reference for the defaults: the public
+RMT training scripts (github.com/booydar/recurrent-memory-transformer).
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ segment count of every training sample, all pure functions of their arguments.
 A run is a sequence of stages (e.g. 1, 2, 4, 8, 16, 32 context segments), each trained from
 the previous stage's best checkpoint (loop.py). Within a stage every sample draws its own
 length, as the reference's `vary_n_segments` does: uniform over 1..n segments, so shorter
-lengths are replayed (shared/reference/memory_models.md §2.1); `full_length_ratio` forces a
-share of samples to the full n (RMT-R's `mixed_length_ratio`, §2.3).
+lengths are replayed (github.com/booydar/recurrent-memory-transformer); `full_length_ratio` forces a
+share of samples to the full n (RMT-R's `mixed_length_ratio`).
 
 Rows: the global batch of a step has `batch_size` rows numbered 0..batch_size-1. A sample
 depends only on (seed, stage, step, row) (data.py), and process `rank` computes a fixed slice
@@ -64,7 +64,7 @@ def accumulation_steps(stage: StageSettings, world_size: int) -> int:
     """Micro-batches per process per step; the batch must split evenly.
 
     The reference's bash arithmetic silently gave 0 accumulation steps for its 1-segment stage
-    on more than one GPU (§7); here that is an error at start-up.
+    on more than one GPU; here that is an error at start-up.
 
     >>> accumulation_steps(StageSettings(0, 1, 10, 64, 16, 1e-5, 1, 20, 10, 1.0), 2)
     2

@@ -8,7 +8,7 @@ Where the data comes from, and what it never touches:
   any sample can be rebuilt alone.
 * Background: the corpus's `train` books only (haystack: train and test books are disjoint),
   for validation too, with other random draws. Choosing a model on the test set was a trap in
-  the reference scripts (shared/reference/memory_models.md §7); here it cannot happen.
+  the reference scripts (github.com/booydar/recurrent-memory-transformer); here it cannot happen.
 
 A training sample depends only on (seed, stage, step, row): its own numpy Generator draws the
 segment count (curriculum.py), the task, the story, the question and the haystack. Resuming
@@ -26,7 +26,7 @@ task that is scored:
              chat template (what `babilab eval --model hf:... --prompt instruction_no_...`
              sends) + " answer" + EOS, in one window.
 
-Labels are -100 except on the answer tokens and the EOS (§1.4): the loss, and the LM head,
+Labels are -100 except on the answer tokens and the EOS: the loss, and the LM head,
 cover exactly those. With `questions_per_sample` > 1 more questions about the same facts
 follow the first (the story's earlier questions, then those of the next train stories, which
 ask about the same kinds of entities), each answered by the bAbI solver from the same facts

@@ -6,7 +6,7 @@ make the data; then every stage runs its loop (`train_stage`): set the learning 
 validate (keep the best, stop early), checkpoint, micro-batches with gradient accumulation,
 clip, step, log. At the end of a stage (`end_stage`) its best weights are loaded, exported for
 evaluation, and the next stage starts from them with a fresh optimiser, as the reference's
-`--model_cpt` did (shared/reference/memory_models.md §2). The model itself (building, LoRA,
+`--model_cpt` did (github.com/booydar/recurrent-memory-transformer). The model itself (building, LoRA,
 `init`, export) is trainee.py's.
 
 Scale-out: run under `accelerate launch` (or torch.distributed.run): data parallel with DDP.

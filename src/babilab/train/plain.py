@@ -2,7 +2,7 @@
 
 A whole sample (prompt, answer, EOS) goes through the backbone in one pass, with full
 attention within its window; like the memory models, the LM head runs only at the labelled
-positions (§7 "Full-logit cost"), and `forward` returns the same `MemoryOutput`, so the
+positions, and `forward` returns the same `MemoryOutput`, so the
 training loop treats both alike. The trained backbone is saved as a transformers folder and
 evaluated with `babilab eval --model hf:FOLDER` (data.py's plain layout is what that sends).
 """

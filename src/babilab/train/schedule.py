@@ -1,6 +1,6 @@
 """The learning rate as a pure function of the step within a stage.
 
-The reference (shared/reference/memory_models.md §2.1) uses transformers' linear schedule,
+The reference (github.com/booydar/recurrent-memory-transformer) uses transformers' linear schedule,
 re-warmed at every stage: warm-up over ITERS/10 steps, then a linear decay that would reach
 zero at 2 x ITERS, so a stage ends at about half the peak. `decay_steps` keeps that choice
 open (decay_frac 1.0 decays to zero at the stage's last step).

@@ -1,4 +1,4 @@
-"""The shared object world of qa2, qa3, qa5, qa6, qa7 and qa8 (babi_spec.md §2).
+"""The shared object world of qa2, qa3, qa5, qa6, qa7 and qa8 (as in the released data).
 
 Two halves that never call each other:
 
@@ -77,7 +77,7 @@ class Mix:
 
     `weights` are draw weights per kind (move, get, drop, give), not output shares: a draw
     whose kind has no valid instance right now is redrawn, so each task fits its weights
-    until the output mix matches the spec's §2 table.
+    until the output mix matches the released data's answer mix.
     """
 
     weights: tuple[float, float, float, float]
@@ -114,7 +114,7 @@ class World:
     modules need to pick questions.
 
     Actors and objects start at hidden random locations, so a get or a give can happen
-    before the reader knows where anyone is (as in the released data, §2), but the rules
+    before the reader knows where anyone is (as in the released data), but the rules
     are always checked against the true state: gets happen where the object is, gives
     between two actors in one place, drops and gives only of held objects. A reader learns
     an actor's location from their moves only, and no question relies on anything else,
@@ -244,7 +244,7 @@ def ask_by_recency(rng: random.Random, weights: tuple[float, ...], options: list
     """Draw k (statements back) from `weights`; return a random one of `options[k]`.
 
     Up to `tries` draws; None when all of them miss, and the caller then tells another
-    pair of statements. This is the spec's "draw k, redraw if there is none" (§2) with a
+    pair of statements. This is the "draw k, redraw if there is none" rule with a
     limit on the redraws: the limit sets how often a pair goes by without a question, which
     each task fits to the released gaps between questions. (Computed in closed form: the
     draws hit with probability 1 - (1 - p)^tries, p the weight share of the ks that have

@@ -1,4 +1,4 @@
-"""Pieces shared by the "where is an actor" tasks qa9-qa14 (babi_spec.md §4).
+"""Pieces shared by the "where is an actor" tasks qa9-qa14 (as in the released data).
 
 Generator side: `latest_facts_k_back`, the candidate function behind recency-weighted
 question choice. Solver side: regex fragments for names, move verbs and locations, and the

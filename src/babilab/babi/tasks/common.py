@@ -48,7 +48,7 @@ def pick_by_recency(rng: random.Random, weights: Sequence[float],
     """Draw k (statements back) from `weights` and return `candidate(k)`; redraw on None.
 
     This reproduces the released data's preference for questions about recent facts
-    (shared/reference/babi_spec.md §2, recency table). Returns None if nothing fits.
+    (the recency measured on the released data). Returns None if nothing fits.
     """
     ks = range(len(weights))
     for _ in range(tries):

@@ -1,4 +1,4 @@
-"""qa1 single-supporting-fact: where is an actor, from their latest move (babi_spec.md §4 qa1).
+"""qa1 single-supporting-fact: where is an actor, from their latest move (as in the released data).
 
 Story: S S Q repeated five times. Each statement moves a random actor to a location other
 than their current one. Each question asks about the actor whose latest move sits k

@@ -1,4 +1,4 @@
-"""qa10 indefinite-knowledge: yes, no or maybe, from moves and "either" facts (babi_spec.md §4 qa10).
+"""qa10 indefinite-knowledge: yes, no or maybe, from moves and "either" facts (as in the released data).
 
 Story: S S Q repeated five times, with actors Bill, Fred, Julie, Mary and the locations of
 qa10/qa14. A statement is a move, `A is in the L.`, or `A is either in the L1 or the L2.`

@@ -1,4 +1,4 @@
-"""qa11 basic-coreference: where is an actor, through a pronoun (babi_spec.md §4 qa11).
+"""qa11 basic-coreference: where is an actor, through a pronoun (as in the released data).
 
 Story: five pairs `A <move> to the L1.` + `<Adverb> he|she <move> to the L2.`, each pair
 followed by a question. The pronoun is the gender of the previous sentence's actor, and

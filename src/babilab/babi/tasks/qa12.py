@@ -1,4 +1,4 @@
-"""qa12 conjunction: where is an actor, from moves of two actors at once (babi_spec.md §4 qa12).
+"""qa12 conjunction: where is an actor, from moves of two actors at once (as in the released data).
 
 Story: S S Q repeated five times. Each statement is `A1 and A2 <move> to the L.` with two
 different actors in random order, going to a place other than where either of them is.

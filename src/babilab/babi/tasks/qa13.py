@@ -1,4 +1,4 @@
-"""qa13 compound-coreference: where is an actor, through "they" (babi_spec.md §4 qa13).
+"""qa13 compound-coreference: where is an actor, through "they" (as in the released data).
 
 Story: five pairs `A1 and A2 <move> to the L1.` + `<Adverb> they <move> to the L2.`, each
 pair followed by a question. The two names come in random order, L1 is new for both actors

@@ -1,4 +1,4 @@
-"""qa15 basic-deduction: what someone fears, from their species' fear (babi_spec.md §4 qa15).
+"""qa15 basic-deduction: what someone fears, from their species' fear (as in the released data).
 
 Story: 4 fear statements ("Wolves are afraid of mice.", one per animal, never of itself, the
 feared animals drawn with repetition), 4 membership statements ("Emily is a cat.", animals

@@ -1,11 +1,11 @@
-"""qa16 basic-induction: someone's color, from another of their species (babi_spec.md §4 qa16).
+"""qa16 basic-induction: someone's color, from another of their species (as in the released data).
 
 Story: 9 statements and 1 question. All 5 names get "<Name> is a <animal>.", 4 of them also
 "<Name> is <color>."; the question asks the color of the fifth. Its answer is the color of the
 other same-animal actor whose "is a" statement comes last, which decides the ambiguous stories
 where same-animal actors have different colors.
 
-Layout, as measured on the released data (1k train file and the spec's §4 numbers):
+Layout, as measured on the released data (1k train file):
 * Animals come in groups: two pairs and a single (89%), a four and a single (10%), or all
   five (0.8%); the questioned actor is in a pair or in the big group, so they share their
   animal with exactly 1, 3 or 4 others, never 2.

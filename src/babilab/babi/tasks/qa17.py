@@ -1,4 +1,4 @@
-"""qa17 positional-reasoning: yes/no about two shapes placed via a third (babi_spec.md §4 qa17).
+"""qa17 positional-reasoning: yes/no about two shapes placed via a third (as in the released data).
 
 Story: 2 statements and 8 questions. Three shapes sit on a grid one step apart: a middle
 shape M with A and B on two different sides of it, so A and B are diagonal (2/3 of stories)

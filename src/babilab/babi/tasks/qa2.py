@@ -1,4 +1,4 @@
-"""qa2 two-supporting-facts: where an object is, from its drop or its holder's move (spec §4 qa2).
+"""qa2 two-supporting-facts: where an object is, from its drop or its holder's move (as in the released data).
 
 Story: statements in pairs from the shared object world (moves, gets always ending in
 " there", drops). After each pair k is drawn (up to TRIES times) and the question is about

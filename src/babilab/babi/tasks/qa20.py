@@ -1,4 +1,4 @@
-"""qa20 agents-motivations: where someone will go and why (babi_spec.md §4 qa20).
+"""qa20 agents-motivations: where someone will go and why (as in the released data).
 
 Each of the 4 actors gets a motivation (independently, so several may share one) and a
 script: (1) "Yann is thirsty.", (2) a move to the motivation's place, (3) a get of its object

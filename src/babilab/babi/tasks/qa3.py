@@ -1,4 +1,4 @@
-"""qa3 three-supporting-facts: where an object was before its current place (babi_spec.md §4 qa3).
+"""qa3 three-supporting-facts: where an object was before its current place (as in the released data).
 
 Story: the qa2 world, but " there" ends only about a fifth of gets and drops; statements in
 pairs. After each pair, with chance ASK_CHANCE, a question about an object got or dropped
@@ -38,7 +38,7 @@ Asked = tuple[str, str, str, tuple[int, int, int]]  # object, L, answer L', supp
 
 def _askable(world: World) -> list[Asked]:
     """The questions about objects whose latest get or drop is among the last five
-    statements (so the newest support is at most 4 back, §2) and whose latest carry was
+    statements (so the newest support is at most 4 back) and whose latest carry was
     told and made by that same actor."""
     recent = {said.line_id for said in world.said[-RECENT:]}
     found = []

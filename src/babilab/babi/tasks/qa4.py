@@ -1,4 +1,4 @@
-"""qa4 two-arg-relations: what lies in a direction of a location (babi_spec.md §4 qa4).
+"""qa4 two-arg-relations: what lies in a direction of a location (as in the released data).
 
 Story: two statements and one question. Three locations lie on one line, P0 - P1 - P2, and
 each statement relates the middle one to a neighbour. The question reads one statement either

@@ -1,4 +1,4 @@
-"""qa6 yes-no-questions: is an actor in a location, from their latest move (babi_spec.md §4 qa6).
+"""qa6 yes-no-questions: is an actor in a location, from their latest move (as in the released data).
 
 Story: the qa2 world (moves, gets always ending in " there", drops; no gives), statements
 in pairs; after each pair a question about an actor whose latest move is recent, so
@@ -23,7 +23,7 @@ MIX = Mix(weights=(53.6, 25.3, 21.1, 0.0), get_there=1.0, drop_there=0.206)
 # to the released table: 36.9, 28.8, 15.9, 11.5, 6.9 %.
 RECENCY = (23.7, 23.0, 20.3, 16.2, 16.8)
 TRIES = 15  # draws of k per pair before another pair is told; fits "87% of stories have 10"
-YES = 0.501  # share of yes answers (§3)
+YES = 0.501  # share of yes answers in the released data
 
 
 def _actor_at(world: World, k: int) -> list[str]:

@@ -1,4 +1,4 @@
-"""qa7 counting: how many objects an actor carries (babi_spec.md §4 qa7).
+"""qa7 counting: how many objects an actor carries (as in the released data).
 
 Story: the shared object world with gives (moves, gets always ending in " there", drops,
 gives), statements in pairs; after each pair a question about an actor whose latest

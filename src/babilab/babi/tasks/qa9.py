@@ -1,4 +1,4 @@
-"""qa9 simple-negation: is an actor in a place, from moves, "is in" and negations (babi_spec.md §4 qa9).
+"""qa9 simple-negation: is an actor in a place, from moves, "is in" and negations (as in the released data).
 
 Story: S S Q repeated five times. A statement is a move, `A is in the L.`, or a negation
 `A is not in the L.` / `A is no longer in the L.`. The reader either knows where an actor is
