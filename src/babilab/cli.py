@@ -292,8 +292,11 @@ def report(
     mode: Annotated[str, typer.Option(help="babilong or strict")] = "babilong",
     out: Annotated[Path | None, typer.Option(help="output folder (default RUN/report)")] = None,
     effective_threshold: Annotated[str, typer.Option(help=EFFECTIVE_HELP)] = "relative:0.85",
+    min_samples: Annotated[int, typer.Option(min=0, help="mark cells with fewer samples than "
+                                                         "this (0: mark none)")] = 20,
 ) -> None:
-    """Heatmaps, tables and one HTML page from a run's predictions; prints the summary."""
+    """Heatmaps, tables and one HTML page from a run's predictions (a leaderboard of all its
+    models first, then one section per model); prints the summary."""
     from .outputs import check_output_dir, staged_dir
     from .report import build_report
     from .runs import RunStore
@@ -305,7 +308,7 @@ def report(
     check_output_dir(out, "--out")
     RunStore(run, create=False).close()  # a run, readable, before any folder is made
     with staged_dir(out) as tmp:  # the files appear together, or not at all
-        index = out / build_report(run, mode, tmp, rule).name
+        index = out / build_report(run, mode, tmp, rule, min_samples).name
     print_summary(json.loads((out / f"summary_{mode}.json").read_text()))
     typer.echo(f"report: {index}")
 

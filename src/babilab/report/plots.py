@@ -30,14 +30,17 @@ def _figure_png(fig) -> bytes:
 
 
 def heatmap_png(values: list[list[float | None]], rows: list[str], cols: list[str], title: str,
-                xlabel: str, ylabel: str, labels: list[list[str]] | None = None) -> bytes:
+                xlabel: str, ylabel: str, labels: list[list[str]] | None = None,
+                marked: list[list[bool]] | None = None) -> bytes:
     """A red-to-green heatmap of percentages; None cells are grey and unlabelled. `labels`
-    replaces a cell's printed accuracy (e.g. to add its sample count)."""
+    replaces a cell's printed accuracy (e.g. to add its sample count); `marked` cells are
+    hatched (the report marks cells with few samples so)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.patches import Rectangle
 
     data = np.array([[math.nan if v is None else v for v in row] for row in values], dtype=float)
     fig, ax = plt.subplots(figsize=(1.0 + 0.75 * max(len(cols), 2), 0.9 + 0.45 * max(len(rows), 2)))
@@ -53,6 +56,9 @@ def heatmap_png(values: list[list[float | None]], rows: list[str], cols: list[st
             if not math.isnan(data[i, j]):
                 text = labels[i][j] if labels else f"{data[i, j]:.0f}"
                 ax.text(j, i, text, ha="center", va="center", fontsize=8)
+            if marked and marked[i][j]:
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="///",
+                                       edgecolor="#8c8c8c", linewidth=0))
     return _figure_png(fig)
 
 

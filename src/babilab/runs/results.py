@@ -4,7 +4,8 @@
 --mode strict` costs seconds) and writes `scores_<mode>.csv` (one row per prediction) and
 `summary_<mode>.json` (per model: cells with accuracy, n and a 95% interval per prompt
 configuration, the leaderboard's best configuration per task, the qa1-qa5 average per
-length, exact and as the leaderboard prints it, the effective context length per task, for
+length, exact and as the leaderboard prints it, and as a cell with n and a 95% interval
+(`average_cell`), the effective context length per task and of the qa1-qa5 average, for
 retrieval answerers recall@k per cell, and where recorded, accuracy by where the supporting
 facts lie: depth.py). `export_babilong` writes BABILong's prediction
 layout for leaderboard submissions.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,7 +29,9 @@ from ..errors import BabilabError
 from ..outputs import check_output_dir, created_folder, staged_dir, write_atomic, write_text_atomic
 from ..scoring import (
     DEFAULT_EFFECTIVE_RULE,
+    LEADERBOARD_TASKS,
     MODES,
+    Cell,
     EffectiveRule,
     aggregate,
     best_config_per_task,
@@ -117,6 +121,40 @@ def effective_lengths(table: dict, tasks: list[str], lengths: list[str],
             for t in tasks}
 
 
+AVERAGE_INTERVAL_RULE = (
+    "The qa1-qa5 average's 95% interval treats the five task accuracies as independent "
+    "estimates: each task's standard error is read off its Wilson interval (half its width "
+    "/ 1.96), the average's is the root of their sum of squares / 5, and the interval is the "
+    "average ± 1.96 of it, clipped to 0-100. Its n is the samples of the five tasks pooled; "
+    "it counts as few samples when any one task does.")
+
+
+def average_cell(cells: list[Cell]) -> dict:
+    """The mean of task cells as one cell: accuracy, n pooled, `n_min` (the fewest samples of
+    one task) and a 95% interval by `AVERAGE_INTERVAL_RULE`.
+
+    Why not a Wilson interval of the pooled samples: the average weighs each task equally
+    whatever its n, and a task at 0% or 100% still has a Wilson interval of non-zero width,
+    so one certain-looking task does not make the average look certain. Five tasks at 30/30:
+    each Wilson interval is 88.6-100, the average's 97.5-100, as for 150/150 pooled.
+
+    >>> c = average_cell([Cell(50.0, 4, 15.0, 85.0), Cell(100.0, 6, 61.0, 100.0)])
+    >>> c["accuracy"], c["n"], c["n_min"], round(c["ci_low"], 1), round(c["ci_high"], 1)
+    (75.0, 10, 4, 55.0, 95.0)
+    """
+    mean = sum(c.accuracy for c in cells) / len(cells)
+    se = math.sqrt(sum(((c.ci_high - c.ci_low) / 2 / 1.96) ** 2 for c in cells)) / len(cells)
+    return {"accuracy": mean, "n": sum(c.n for c in cells), "n_min": min(c.n for c in cells),
+            "ci_low": max(0.0, mean - 1.96 * se), "ci_high": min(100.0, mean + 1.96 * se)}
+
+
+def average_cells(table: dict[tuple[str, str], Cell], lengths: list[str],
+                  tasks: tuple[str, ...] = LEADERBOARD_TASKS) -> dict[str, dict]:
+    """Per length that has every one of `tasks`, their mean as a cell (`average_cell`)."""
+    return {n: average_cell([table[(t, n)] for t in tasks]) for n in lengths
+            if all((t, n) in table for t in tasks)}
+
+
 def summarize_model(rows: list[Scored], rule: EffectiveRule) -> dict:
     first = rows[0].prediction
     cells = aggregate((s.prediction.prompt_config, s.prediction.task, s.prediction.length,
@@ -140,6 +178,10 @@ def summarize_model(rows: list[Scored], rule: EffectiveRule) -> dict:
         "effective_length": effective_lengths(table, tasks, lengths, rule),
         "flags": cell_flags(rows),
     }
+    averages = average_cells(table, lengths)
+    summary["qa1_qa5_cells"] = averages  # only lengths with all five tasks
+    summary["qa1_qa5_effective_length"] = asdict(effective_length(
+        {n: c["accuracy"] for n, c in averages.items()}, lengths, rule))
     retrieval = retrieval_cells(rows, best)
     if retrieval:  # retrieval answerers only: recall@k next to accuracy
         summary["retrieval"] = retrieval
