@@ -22,6 +22,22 @@ as one string:
 Each case runs in its own subprocess, so its peak RSS (ru_maxrss) is its own.
 
     python benchmarks/bench_haystack_assembly.py [--lengths 1M,10M] [--out results.txt]
+
+`--whole` answers the question as a user meets it instead: whole processes, start-up,
+tokenizer, corpus, assembly and writing included, on the test-split books of each corpus in
+`--corpora` (default gutenberg and every offline corpus together):
+
+- babilab: `babilab generate --tasks qa1 --samples N --lengths L --out NEW` (JSONL + Parquet),
+  warm (the prepared background cached, as on every run after the first) and cold (its
+  preparation included: a fresh haystack cache; corpora and tokenizer files already fetched);
+- reference: one `python` process that loads the transformers tokenizer and the same books,
+  builds the same N samples with BABILong's sampler (one sampler for all samples, as its
+  NoiseInjectionDataset does) and writes them as JSONL.
+
+Cases: 1 x 1M, 1 x 10M and 100 x 32k (`--cases 1x1M,1x10M,100x32k`). The ratio is reference
+seconds / babilab seconds.
+
+    python benchmarks/bench_haystack_assembly.py --whole [--reps 3] [--out results.txt]
 """
 
 from __future__ import annotations
@@ -108,10 +124,12 @@ class ReferenceSampler:
         self.sentences += sentences
 
 
-def reference_assemble(qa, length: int, books: list[str], tokenizer, batched: bool) -> str:
+def reference_assemble(qa, length: int, books: list[str], tokenizer, batched: bool,
+                       sampler: ReferenceSampler | None = None) -> str:
     """BABILong's NoiseInjectionDataset.__getitem__ for one sample, ending in a string."""
-    gen = np.random.default_rng(SEED)
-    sampler = ReferenceSampler(books, tokenizer, batched, gen)
+    if sampler is None:
+        sampler = ReferenceSampler(books, tokenizer, batched, np.random.default_rng(SEED))
+    gen = sampler.gen
     facts_tok = [tokenizer.encode(" " + f, add_special_tokens=False) for f in qa.facts]
     sample_size = length - RESERVE
     background = sampler.get_sample(sample_size - sum(len(f) for f in facts_tok))
@@ -187,6 +205,82 @@ def _subprocess(case: str, length: int, reps: int, cache_dir: str) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+# --- whole processes ----------------------------------------------------------------------------
+
+def reference_process(corpus: str, length: int, samples: int, out: str) -> None:
+    """The reference generator as one process: imports, tokenizer, books, samples, JSONL."""
+    from transformers import PreTrainedTokenizerFast
+
+    from babilab.babi import take_qas
+    from babilab.haystack import open_corpus
+    from babilab.haystack.tokenizer import ensure_gpt2_files
+
+    hf = PreTrainedTokenizerFast(tokenizer_file=str(ensure_gpt2_files() / "tokenizer.json"))
+    books = [d.text for d in open_corpus(corpus, split="test").documents()]
+    sampler = ReferenceSampler(books, hf, False, np.random.default_rng(SEED))
+    with open(out, "w", encoding="utf-8") as f:
+        for qa in take_qas("qa1", "test", samples, seed=SEED):
+            text = reference_assemble(qa, length, books, hf, batched=False, sampler=sampler)
+            f.write(json.dumps({"input": text, "question": qa.question, "target": qa.answer},
+                               ensure_ascii=False) + "\n")
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    return seconds
+
+
+def _cache_env(root: Path, user_cache: Path) -> dict[str, str]:
+    """An XDG cache with the user's fetched corpora and tokenizer files but no prepared
+    backgrounds: the next `generate` prepares its background (cold), later ones reuse it."""
+    cache = root / "babilab"
+    cache.mkdir(parents=True)
+    for name in ("corpora", "tokenizers", "downloads"):
+        if (user_cache / name).is_dir():
+            (cache / name).symlink_to(user_cache / name)
+    return {**os.environ, "XDG_CACHE_HOME": str(root)}
+
+
+def whole_processes(corpora: list[str], cases: list[tuple[int, int]], reps: int,
+                    emit) -> None:
+    from babilab.haystack import prepare_background
+    from babilab.haystack.cache import cache_root
+
+    babilab_bin = str(Path(sys.executable).with_name("babilab"))
+    user_cache = cache_root()
+    emit(f"{'corpus':<42}{'case':>10} {'approach':<20}{'seconds':>9}{'ratio':>8}")
+    for corpus in corpora:
+        bg = prepare_background(corpus, "gpt2", split="test")  # fetch once, outside the timings
+        emit(f"# {corpus}: test split {bg.meta['n_books']} books, {bg.n_tokens:,} gpt2 tokens")
+        for samples, length in cases:
+            case = f"{samples}x{_length_name(length)}"
+            with tempfile.TemporaryDirectory(prefix="bench-whole-") as tmp:
+                root = Path(tmp)
+                env = _cache_env(root / "xdg", user_cache)
+                cmd = [babilab_bin, "generate", "--tasks", "qa1", "--samples", str(samples),
+                       "--lengths", _length_name(length), "--corpus", corpus]
+                cold = _timed([*cmd, "--out", str(root / "cold")], env)
+                warm = float(np.median([_timed([*cmd, "--out", str(root / f"warm{r}")], env)
+                                        for r in range(reps)]))
+                ref = _timed([sys.executable, __file__, "--case", "reference-process",
+                              "--length", str(length), "--samples", str(samples),
+                              "--corpus", corpus, "--ref-out", str(root / "ref.jsonl")],
+                             os.environ.copy())
+            emit(f"{corpus:<42}{case:>10} {'babilab warm':<20}{warm:>9.2f}{ref / warm:>7.1f}x")
+            emit(f"{corpus:<42}{case:>10} {'babilab cold':<20}{cold:>9.2f}{ref / cold:>7.1f}x")
+            emit(f"{corpus:<42}{case:>10} {'reference':<20}{ref:>9.2f}")
+
+
+def _length_name(tokens: int) -> str:
+    if tokens % 1_000_000 == 0:
+        return f"{tokens // 1_000_000}M"
+    return f"{tokens // 1000}k" if tokens % 1000 == 0 else str(tokens)
+
+
 def _versions() -> str:
     names = ["numpy", "tokenizers", "transformers", "tiktoken"]
     return ", ".join(f"{n} {metadata.version(n)}" for n in names)
@@ -214,10 +308,22 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5, help="babilab repetitions per length")
     parser.add_argument("--reference-reps", type=int, default=1)
     parser.add_argument("--out", help="also write the report to this file")
+    parser.add_argument("--whole", action="store_true",
+                        help="time whole `babilab generate` processes against the reference")
+    parser.add_argument("--corpora", default="gutenberg,gutenberg+austen+sotu+bible+shakespeare",
+                        help="--whole: corpora to run on, comma-separated")
+    parser.add_argument("--cases", default="1x1M,1x10M,100x32k",
+                        help="--whole: SAMPLESxLENGTH, comma-separated")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--length", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--samples", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", help=argparse.SUPPRESS)
     parser.add_argument("--cache-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--ref-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.case == "reference-process":  # the reference generator's own whole process
+        reference_process(args.corpus, args.length, args.samples, args.ref_out)
+        return
     if args.case:  # inside the per-case subprocess
         print(json.dumps(run_case(args.case, args.length or 0, args.reps, args.cache_dir)))
         return
@@ -239,8 +345,21 @@ def main() -> None:
         lines.append(line)
         print(line, flush=True)
 
+    if args.whole:
+        lines[0] = ("# bench_haystack_assembly --whole: `babilab generate` as whole processes vs "
+                    "the reference generator, qa1, gpt2, test-split books")
+        lines[2] = "# times: babilab warm = median over --reps runs, cold and reference = one run"
+        del lines[3]
     for line in lines:
         print(line, flush=True)
+    if args.whole:
+        cases = [(int(n), _parse_length(length)) for n, length in
+                 (c.split("x") for c in args.cases.split(","))]
+        whole_processes(args.corpora.split(","), cases, args.reps, emit)
+        if args.out:
+            with open(args.out, "w") as f:
+                f.write("\n".join(lines) + "\n")
+        return
     with tempfile.TemporaryDirectory(prefix="bench-haystack-") as cache:
         prep = _subprocess("prepare", 0, 1, cache)
         emit(f"one-time preparation: {prep['seconds'][0]:.2f} s for {prep['n_books']} books, "

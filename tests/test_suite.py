@@ -66,7 +66,8 @@ def test_parquet_is_readable_by_datasets(suite):
 def test_fingerprint_is_pinned():
     # Changing what a config means must bump a version; this pin catches accidental changes.
     cfg = GenerateConfig()
-    assert suite_fingerprint(cfg, "background-x")[:16] == "f1e6f26878dafaf8"
+    # suite format 2 (background provenance per sample) moved it from f1e6f26878dafaf8
+    assert suite_fingerprint(cfg, "background-x")[:16] == "d367db924d5ef9a3"
     assert suite_fingerprint(cfg.model_copy(update={"placement": "spread"}), "background-x") != \
         suite_fingerprint(cfg, "background-x")
 
@@ -117,3 +118,76 @@ def test_official_layout_from_a_local_copy(tmp_path, capsys):
     assert main(["generate", "--official", "--official-source", str(tmp_path / "nothing"),
                  "--lengths", "4k", "--out", str(tmp_path / "o2")]) == 2
     assert "cannot load" in capsys.readouterr().err
+
+
+# --- background provenance and the repetition factor ---------------------------------------------
+
+def test_every_sample_says_where_its_background_came_from(suite):
+    for sample in suite:
+        bg = sample.meta["background"]
+        if sample.length == "0k":
+            assert bg == {"spans": [], "tokens": 0, "distinct_tokens": 0, "repetition": 1.0}
+            continue
+        assert bg["repetition"] == 1.0 and bg["tokens"] == bg["distinct_tokens"] > 0
+        assert [s["book"] for s in bg["spans"]] == sample.meta["books"]
+        assert sum(s["tokens"] for s in bg["spans"]) == bg["tokens"]
+        assert sample.context_tokens - 200 < bg["tokens"] < sample.context_tokens  # less facts
+    for key, cell in suite.info["cells"].items():
+        assert (cell["repetition_max"], cell["repeating"]) == (1.0, 0), key
+
+
+def test_generate_reports_repetition_and_warns_when_text_repeats(tmp_path, capsys):
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "only.txt").write_text("The mill stood by the river for a hundred years. " * 150,
+                                    encoding="utf-8")  # about 1,650 tokens of background
+    args = ["generate", "--tasks", "qa1", "--samples", "2", "--corpus", f"dir:{books}"]
+    assert main([*args, "--lengths", "0k,1k", "--out", str(tmp_path / "a")]) == 0
+    out, err = capsys.readouterr()
+    assert "0k: facts only, no background" in out
+    assert "1k: repetition factor 1.00 (max 1.00), 0 of 2 contexts repeat" in out
+    assert "warning" not in err
+    assert main([*args, "--lengths", "4k", "--out", str(tmp_path / "b")]) == 0
+    out, err = capsys.readouterr()
+    assert "4k: repetition factor 2." in out and "2 of 2 contexts repeat" in out
+    assert err.startswith("warning: 4k contexts repeat background text (up to 2.")
+    assert "--corpus gutenberg+austen+sotu+bible+shakespeare" in err and "pg19" in err
+    sample = next(Suite(tmp_path / "b").samples("qa1", "4k"))
+    assert sample.meta["background"]["distinct_tokens"] < sample.meta["background"]["tokens"]
+
+
+def test_suites_of_format_1_still_load(tmp_path):
+    """A suite written before background provenance (format 1) reads, reports nothing new."""
+    from babilab.suite.build import background_report
+
+    folder = tmp_path / "old"
+    (folder / "data" / "qa1").mkdir(parents=True)
+    (folder / "suite.json").write_text(json.dumps({
+        "format": "babilab-suite/1", "fingerprint": "f" * 64,
+        "cells": {"qa1/1k": {"samples": 1, "dropped": 0}}}))
+    row = {"task": "qa1", "length": "1k", "index": 0, "input": "Mary went home.",
+           "question": "Where is Mary?", "target": "home", "facts": ["Mary went home."],
+           "supporting": [0], "meta": {"books": ["austen-emma"], "seed": 0}}
+    (folder / "data" / "qa1" / "1k.jsonl").write_text(json.dumps(row) + "\n")
+    suite = Suite(folder)
+    assert [s.target for s in suite] == ["home"]
+    assert background_report(suite.info) == ([], [])
+
+
+@pytest.mark.slow
+def test_a_million_token_suite_from_the_offline_corpora_repeats_nothing(tmp_path, capsys):
+    from .haystack.conftest import packaged_or_skip
+
+    for name in ("austen", "sotu", "bible", "shakespeare"):
+        packaged_or_skip(name)
+    corpus = "gutenberg+austen+sotu+bible+shakespeare"
+    assert main(["generate", "--tasks", "qa1", "--samples", "2", "--lengths", "1M",
+                 "--corpus", corpus, "--out", str(tmp_path / "s")]) == 0
+    out, err = capsys.readouterr()
+    assert "1M: repetition factor 1.00 (max 1.00), 0 of 2 contexts repeat" in out
+    assert "warning" not in err
+    suite = Suite(tmp_path / "s")
+    assert suite.info["cells"]["qa1/1M"]["repetition_max"] == 1.0
+    for sample in suite:
+        assert sample.meta["background"]["repetition"] == 1.0
+        assert len(sample.meta["background"]["spans"]) > 20

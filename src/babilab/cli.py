@@ -94,7 +94,9 @@ def generate(
     tasks: Annotated[str | None, typer.Option(help="qa1-qa5, qa1,qa3 or all [qa1-qa5]")] = None,
     lengths: Annotated[str | None, typer.Option(help="0k,1k,4k,32k,128k,1M,10M [0k-8k]")] = None,
     samples: Annotated[int | None, typer.Option(help="questions per task [100]")] = None,
-    corpus: Annotated[str | None, typer.Option(help="gutenberg | pg19 | dir:PATH | file:PATH")] = None,
+    corpus: Annotated[str | None, typer.Option(
+        help="gutenberg | austen | sotu | bible | shakespeare | pg19[:SOURCE] | dir:PATH | "
+             "file:PATH, or several joined by + (gutenberg+austen+sotu)")] = None,
     tokenizer: Annotated[str | None, typer.Option(help="gpt2 | cl100k | HF folder | .gguf")] = None,
     placement: Annotated[str | None, typer.Option(
         help="uniform | spread | window:START-END | depth:D")] = None,
@@ -160,6 +162,13 @@ def echo_suite(suite) -> None:
     for key, cell in suite.info["cells"].items():
         dropped = f", {cell['dropped']} dropped (facts do not fit)" if cell.get("dropped") else ""
         typer.echo(f"{key}: {cell['samples']} samples{dropped}")
+    from .suite.build import background_report
+
+    lines, warnings = background_report(suite.info)  # per length: how often text repeats
+    for line in lines:
+        typer.echo(line)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"suite {suite.fingerprint[:12]} at {suite.path}")
 
 

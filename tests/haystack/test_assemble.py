@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -179,3 +181,83 @@ def test_a_million_tokens_wrap_around_the_corpus_exactly(bg, cl100k):
     assert ctx.n_tokens == 999_700 > 20 * bg.n_tokens  # the tiny corpus is reused many times
     assert len(cl100k.encoding.encode_ordinary(ctx.text())) == 999_700
     assert ctx.books[0] != ctx.books[1]
+
+
+# --- provenance: spans and the repetition factor ------------------------------------------------
+
+def span_intervals(ctx) -> list[tuple[int, int]]:
+    """Each span as stream token offsets [a, b), recomputed from the book and its sentences."""
+    bg = ctx.background
+    out = []
+    for s in ctx.spans:
+        first = int(bg.book_starts[bg.book_ids.index(s.book)]) + s.first_sentence
+        out.append((int(bg.tok_starts[first]), int(bg.tok_starts[first]) + s.n_tokens))
+    return out
+
+
+def test_spans_name_the_books_and_sentences_the_background_is_made_of(bg):
+    for i, qa in enumerate(QAS[:6]):
+        ctx = assemble(qa, 4000, rng(44, i), bg)
+        text = ctx.text()
+        assert [s.book for s in ctx.spans] == list(ctx.books)  # one span per book here
+        cursor = 0
+        for s in ctx.spans:
+            first = int(bg.book_starts[bg.book_ids.index(s.book)]) + s.first_sentence
+            assert 0 <= s.first_sentence < s.end_sentence
+            # every sentence of the span but the (possibly cut) last one, in order in the text
+            for k in range(first, first + s.end_sentence - s.first_sentence - 1):
+                found = text.find(bg.sentence_text(k).strip(), cursor)
+                assert found >= 0
+                cursor = found
+        # background tokens: the spans count in the prepared stream; the context re-encodes its
+        # first sentence without the joining space, which may differ by a token
+        assert abs(sum(s.n_tokens for s in ctx.spans) - ctx.n_background_tokens) <= 1
+        assert ctx.repetition_factor == 1.0
+        assert ctx.n_distinct_background_tokens == sum(s.n_tokens for s in ctx.spans)
+
+
+def test_a_context_longer_than_the_corpus_reports_how_often_it_repeats(bg):
+    ctx = assemble(QAS[1], 100_000, rng(5), bg)
+    total = sum(s.n_tokens for s in ctx.spans)
+    assert ctx.n_distinct_background_tokens == bg.n_tokens  # every sentence used, some twice
+    assert ctx.repetition_factor == pytest.approx(total / bg.n_tokens)
+    assert ctx.repetition_factor > 100_000 / bg.n_tokens * 0.95
+    assert len({s.book for s in ctx.spans}) == bg.meta["n_books"]
+
+
+def test_repetition_is_exactly_one_until_the_stream_is_used_up(bg):
+    for length in (bg.n_tokens // 2, bg.n_tokens - 400):
+        for seed in range(4):
+            ctx = assemble(QAS[2], length, rng(length, seed), bg)
+            spans = sorted(span_intervals(ctx))
+            assert all(a < b <= c for (a, b), (c, _) in pairwise(spans))  # disjoint
+            assert ctx.repetition_factor == 1.0
+    ctx = assemble(QAS[2], bg.n_tokens + 2000, rng(9), bg)
+    assert ctx.repetition_factor > 1.0
+
+
+ALL_OFFLINE = "gutenberg+austen+sotu+bible+shakespeare"
+
+
+@pytest.fixture(scope="module")
+def offline_test_split(gpt2):
+    """Every offline corpus's test books, prepared for gpt2 (user cache; fetched once)."""
+    from .conftest import packaged_or_skip
+
+    for name in ("austen", "sotu", "bible", "shakespeare"):
+        packaged_or_skip(name)
+    return prepare_background(ALL_OFFLINE, gpt2, split="test")
+
+
+@pytest.mark.slow
+def test_a_million_token_test_context_from_the_offline_corpora_repeats_nothing(
+        offline_test_split):
+    bg = offline_test_split
+    assert bg.n_tokens > 1_000_000 and bg.meta["disjoint_splits"]
+    for seed in range(3):
+        ctx = assemble(QAS[seed], 1_000_000, rng(1_000_000, seed), bg)
+        assert ctx.n_tokens == 999_700
+        assert ctx.repetition_factor == 1.0
+        spans = sorted(span_intervals(ctx))
+        assert all(b <= c for (_, b), (c, _) in pairwise(spans))  # no span twice
+        assert len({s.book for s in ctx.spans}) > 20  # most of the test split's books

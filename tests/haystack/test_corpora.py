@@ -149,3 +149,57 @@ def test_real_gutenberg_has_11_clean_prose_books_split_disjointly():
     test = {d.book_id for d in open_corpus("gutenberg", split="test").documents()}
     train = {d.book_id for d in open_corpus("gutenberg", split="train").documents()}
     assert test and train and not test & train and test | train == set(GUTENBERG_BOOKS)
+
+
+# --- combinations and PG-19's own layout ----------------------------------------------------------
+
+def write_books(root: Path, books: dict[str, int]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, n in books.items():
+        (root / f"{name}.txt").write_text(
+            f"The book {name} begins here, and it goes on for a good while. " * n, encoding="utf-8")
+    return root
+
+
+def test_a_combination_splits_each_member_and_keeps_a_shared_book_once(tmp_path):
+    a = write_books(tmp_path / "a", {f"a{i}": 50 + i for i in range(6)} | {"shared": 60})
+    b = write_books(tmp_path / "b", {f"b{i}": 40 + i for i in range(5)} | {"shared": 99})
+    spec = f"dir:{a}+dir:{b}"
+    by_split = {s: [d.book_id for d in open_corpus(spec, split=s).documents()]
+                for s in ("train", "test", "all")}
+    assert by_split["all"] == [*sorted(f"a{i}" for i in range(6)), "shared",
+                               *sorted(f"b{i}" for i in range(5))]  # b's "shared" left out
+    assert not set(by_split["train"]) & set(by_split["test"])
+    assert sorted(by_split["train"] + by_split["test"]) == sorted(by_split["all"])
+    # each member is split as it would be alone
+    alone = [d.book_id for d in open_corpus(f"dir:{a}", split="test").documents()]
+    assert [x for x in by_split["test"] if x.startswith(("a", "shared"))] == alone
+    combined = open_corpus(spec, split="test")
+    assert combined.name == f"dir:{a.resolve()}+dir:{b.resolve()}" and combined.disjoint_splits
+    texts = {d.book_id: d.text for d in open_corpus(spec, split="all").documents()}
+    assert texts["shared"].count("begins") == 60  # the first member's copy
+
+
+def test_combination_names_are_checked(tmp_path):
+    with pytest.raises(CorpusError, match="names a member twice"):
+        open_corpus(f"dir:{tmp_path}+dir:{tmp_path}")
+    with pytest.raises(CorpusError, match="unknown corpus 'gutenberg\\+wiki'"):
+        open_corpus("gutenberg+wiki")
+    one = tmp_path / "one.txt"
+    one.write_text("A single book of text, long enough.", encoding="utf-8")
+    write_books(tmp_path / "d", {"x": 3, "y": 4})
+    assert not open_corpus(f"dir:{tmp_path / 'd'}+file:{one}").disjoint_splits
+
+
+def test_pg19_from_a_local_folder_of_text_files(tmp_path, cl100k):
+    """PG-19's own layout: SPLIT/ID.txt, one book per file, named by its Gutenberg number."""
+    root = tmp_path / "pg19"
+    write_books(root / "test", {"10146": 40, "9999": 30})
+    write_books(root / "train", {"123": 50})
+    test = open_corpus(f"pg19:{root}", split="test")
+    assert [d.book_id for d in test.documents()] == ["10146", "9999"] and test.disjoint_splits
+    bg = prepare_background(f"pg19:{root}", cl100k, split="train", cache_dir=tmp_path / "c")
+    assert bg.book_ids == ["123"]
+    mixed = open_corpus(f"dir:{write_books(tmp_path / 'd', {'a': 9, 'b': 8})}+pg19:{root}",
+                        split="test")
+    assert [d.book_id for d in mixed.documents()][-2:] == ["10146", "9999"]

@@ -9,15 +9,18 @@
     >>> ctx.n_tokens, [round(p.depth_pct, 1) for p in ctx.positions]  # doctest: +SKIP
     (7700, [3.0, 24.6])
 
-Flow: corpora.py (books) -> sentences.py (sentences) -> prepare.py (pre-tokenised stream per
-tokenizer, cached on disk) -> assemble.py (+ placement.py) -> `Context`. Knows nothing about
-models or prompts: the suite layer turns a `Context` and its question into a sample.
+Flow: corpora.py (books; packaged.py and rdata.py read the pinned offline packages) ->
+sentences.py (sentences) -> prepare.py (pre-tokenised stream per tokenizer, cached on disk) ->
+assemble.py (+ placement.py) -> `Context`, with its background's provenance (`Span`s, the
+repetition factor). Knows nothing about models or prompts: the suite layer turns a `Context`
+and its question into a sample.
 """
 
-from .assemble import ASSEMBLY_VERSION, Context, FactPosition, assemble
+from .assemble import ASSEMBLY_VERSION, Context, FactPosition, Span, assemble
 from .corpora import (
     GUTENBERG_BOOKS,
     PG19,
+    Combined,
     Corpus,
     Document,
     open_corpus,
@@ -40,9 +43,10 @@ from .sentences import split_sentences
 from .tokenizer import Tokenizer, load_tokenizer
 
 __all__ = [
-    "ASSEMBLY_VERSION", "GUTENBERG_BOOKS", "PG19", "AssemblyError", "Background", "ChecksumError", "Context",
-    "Corpus", "CorpusError", "Document", "FactPosition", "FactsDoNotFitError", "FetchError",
-    "HaystackError", "Placement", "PlacementError", "Tokenizer", "UnknownTokenizerError",
+    "ASSEMBLY_VERSION", "GUTENBERG_BOOKS", "PG19", "AssemblyError", "Background", "ChecksumError",
+    "Combined", "Context", "Corpus", "CorpusError", "Document", "FactPosition",
+    "FactsDoNotFitError", "FetchError", "HaystackError", "Placement", "PlacementError", "Span",
+    "Tokenizer", "UnknownTokenizerError",
     "assemble", "load_tokenizer", "open_corpus", "parse_placement", "prepare_background",
     "split_books", "split_sentences", "strip_gutenberg_boilerplate",
 ]

@@ -5,7 +5,7 @@
     >>> ctx.n_tokens, len(bg.tokenizer.encode([ctx.text()])[0])              # doctest: +SKIP
     (3700, 3700)
 
-How a context of nominal length L is built (BABILong §1.3-1.5, made exact and reproducible):
+How a context of nominal length L is built (as in BABILong, arXiv 2406.10149; made exact):
 
 1. Target: the context (facts + background) gets exactly L - reserve tokens, measured by
    encoding the final string with the background's tokenizer. L = 0 means facts only.
@@ -32,6 +32,13 @@ encodes the whole context instead (exact for any tokenizer, but it costs a full 
 The result is a plan: a handful of pieces that reference the prepared arrays. It can be turned
 into one string (`text()`), streamed as text or token-id chunks, and reports every fact's
 character offset, token offset and depth without building the string.
+
+Provenance: `Context.spans` says which stretch of which book each part of the background is
+(book id, the book's sentences [first, end) as the prepared background numbers them, tokens),
+and `repetition_factor` how often the background repeats itself: background tokens /
+distinct background tokens, counted in the prepared stream. It is exactly 1.0 when no
+sentence (or part of one) appears twice, and about L / stream size once the background wraps
+around the whole stream. Facts are not background and never count.
 
 Owns assembly and positions. Does not own where the sentences come from (corpora.py,
 prepare.py), slot choice (placement.py) or anything about prompts and models.
@@ -88,6 +95,20 @@ class _Text:
 Piece = _Run | _Text
 
 
+@dataclass(frozen=True)
+class Span:
+    """One stretch of one book in a context's background, in order of appearance."""
+
+    book: str
+    first_sentence: int  # the book's kept sentences (>= min_sentence_tokens), from 0
+    end_sentence: int  # exclusive
+    n_tokens: int  # background tokens taken; a cut last sentence counts only its prefix
+
+    def as_dict(self) -> dict:
+        return {"book": self.book, "sentences": [self.first_sentence, self.end_sentence],
+                "tokens": self.n_tokens}
+
+
 @dataclass(frozen=True, eq=False)
 class Context:
     """One assembled context: the plan, its exact size, and where every fact is."""
@@ -100,9 +121,17 @@ class Context:
     placement: str
     positions: tuple[FactPosition, ...]  # one per fact, in story order
     books: tuple[str, ...]  # book ids the background came from, in order of appearance
+    spans: tuple[Span, ...]  # the background's stretches of books, in order
+    n_distinct_background_tokens: int  # stream tokens used at least once
     pieces: tuple[Piece, ...] = field(repr=False)
     background: Background = field(repr=False)
     full_ids: np.ndarray | None = field(default=None, repr=False)  # set when fully encoded
+
+    @property
+    def repetition_factor(self) -> float:
+        """Background tokens / distinct background tokens: 1.0 when no text repeats."""
+        total = sum(s.n_tokens for s in self.spans)
+        return total / self.n_distinct_background_tokens if total else 1.0
 
     def iter_text(self, max_chars: int = 1 << 22) -> Iterator[str]:
         """The context as consecutive text chunks of at most `max_chars` characters."""
@@ -377,6 +406,7 @@ def assemble(qa: QA, length_tokens: int, rng: np.random.Generator, background: B
                             f"(last: {measure.n_tokens})")
 
     supporting = set(qa.supporting)
+    spans, distinct = _provenance(background, pieces)
     n = max(measure.n_tokens, 1)
     positions = tuple(FactPosition(fact=f, char_offset=c, token_offset=t, n_tokens=nt,
                                    depth_pct=100.0 * t / n, supporting=f in supporting)
@@ -386,6 +416,7 @@ def assemble(qa: QA, length_tokens: int, rng: np.random.Generator, background: B
         n_tokens=measure.n_tokens, n_chars=measure.n_chars,
         n_background_tokens=measure.n_tokens - sum(p.n_tokens for p in positions),
         placement=policy.name, positions=positions, books=_books(background, pieces),
+        spans=spans, n_distinct_background_tokens=distinct,
         pieces=tuple(pieces), background=background, full_ids=measure.full_ids)
 
 
@@ -406,4 +437,49 @@ def _books(bg: Background, pieces: Sequence[Piece]) -> tuple[str, ...]:
     return tuple(out)
 
 
-__all__ = ["ASSEMBLY_VERSION", "Context", "FactPosition", "assemble"]
+def _stream_intervals(bg: Background, pieces: Sequence[Piece]) -> list[tuple[int, int, int, bool]]:
+    """(first sentence, end sentence, tokens, whole) of each background piece, in stream
+    coordinates, cut at book boundaries; `whole` is False for a sentence's prefix (a cut)."""
+    out = []
+    bs, ts = bg.book_starts, bg.tok_starts
+    for p in pieces:
+        if isinstance(p, _Run):
+            lo = p.lo
+            while lo < p.hi:
+                book = int(np.searchsorted(bs, lo, side="right")) - 1
+                hi = min(p.hi, int(bs[book + 1]))
+                out.append((lo, hi, int(ts[hi] - ts[lo]), True))
+                lo = hi
+        elif p.sentence >= 0:  # a cut sentence, or the first piece (its space stripped)
+            i = p.sentence
+            size = int(ts[i + 1] - ts[i])
+            whole = p.text.strip() == bg.sentence_text(i).strip()
+            # The first piece is re-encoded without its space: count it as its stream tokens
+            out.append((i, i + 1, size if whole else min(len(p.ids), size), whole))
+    return out
+
+
+def _provenance(bg: Background, pieces: Sequence[Piece]) -> tuple[tuple[Span, ...], int]:
+    """The background's spans (adjacent stretches of one book merged) and its distinct tokens."""
+    spans: list[list] = []  # [book index, first, end, tokens, whole]
+    covered: list[tuple[int, int]] = []  # stream token intervals [a, b)
+    bs, ts = bg.book_starts, bg.tok_starts
+    for lo, hi, n, whole in _stream_intervals(bg, pieces):
+        covered.append((int(ts[lo]), int(ts[lo]) + n))
+        book = int(np.searchsorted(bs, lo, side="right")) - 1
+        last = spans[-1] if spans else None
+        if last is not None and last[0] == book and last[2] == lo and last[4]:
+            last[2], last[3], last[4] = hi, last[3] + n, whole
+        else:
+            spans.append([book, lo, hi, n, whole])
+    distinct, reach = 0, -1
+    for a, b in sorted(covered):  # the length of the union of the intervals
+        if b > reach:
+            distinct += b - max(a, reach)
+            reach = b
+    out = tuple(Span(bg.book_ids[book], lo - int(bs[book]), hi - int(bs[book]), n)
+                for book, lo, hi, n, _ in spans)
+    return out, distinct
+
+
+__all__ = ["ASSEMBLY_VERSION", "Context", "FactPosition", "Span", "assemble"]

