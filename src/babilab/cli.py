@@ -111,6 +111,7 @@ def generate(
         "RMT-team/babilong",
 ) -> None:
     """Build a BABILong suite: bAbI facts hidden in background books, token-exact."""
+    from .config_files import read_yaml
     from .outputs import check_output_dir
     from .suite import GenerateConfig, generate_suite, load_official
     from .suite.build import config_error
@@ -132,7 +133,7 @@ def generate(
         given = {"tasks": tasks, "lengths": lengths, "samples": samples, "corpus": corpus,
                  "tokenizer": tokenizer, "placement": placement, "split": split, "seed": seed,
                  "reserve_tokens": reserve_tokens}
-        values = load_yaml(config) if config else {}
+        values = read_yaml(config) if config else {}
         values.update({k: v for k, v in given.items() if v is not None})
         try:
             cfg = GenerateConfig(**values)
@@ -170,21 +171,6 @@ def echo_suite(suite) -> None:
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"suite {suite.fingerprint[:12]} at {suite.path}")
-
-
-def load_yaml(path: Path) -> dict:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise BabilabError(f"{path}: cannot read ({e.strerror}); check the path") from None
-    except yaml.YAMLError as e:
-        raise BabilabError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix its "
-                           "syntax") from None
-    if not isinstance(data, dict):
-        raise BabilabError(f"{path}: expected a mapping of option: value")
-    return data
 
 
 EXIT_FAILED_PREDICTIONS = 3  # `eval` finished, but some predictions are stored as failed

@@ -34,6 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..babi import parse_tasks
+from ..config_files import config_error, read_yaml
 from ..errors import BabilabError
 from ..models.base import check_options, redact
 from ..outputs import write_text_atomic
@@ -41,7 +42,6 @@ from ..prompt_files import load_prompt_file
 from ..prompts import PromptConfig
 from ..scoring import MODES
 from ..suite.files import Suite
-from ..train.config import config_error, read_yaml
 from .evaluate import EvalSummary, check_prompt_files, check_run_dir, evaluate, select_cells
 
 RECORD_FILE = "eval_config.yaml"

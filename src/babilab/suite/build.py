@@ -272,13 +272,7 @@ def generate_depth_suites(cfg: GenerateConfig, depths: list[float], out: Path | 
 
 
 def config_error(e: Exception) -> BabilabError:
-    """A pydantic validation error as one line."""
-    errors = getattr(e, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ())) or "config"
-        message = str(first.get("msg", e)).removeprefix("Value error, ")
-        if first.get("type") == "extra_forbidden":  # a typo: say what the options are
-            message = f"unknown option; the options are {', '.join(GenerateConfig.model_fields)}"
-        return BabilabError(f"{where}: {message}")
-    return BabilabError(str(e))
+    """A GenerateConfig validation error as one line; an unknown option names the options."""
+    from ..config_files import config_error as one_line
+
+    return one_line(e, options=GenerateConfig.model_fields)

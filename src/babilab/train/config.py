@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..babi import parse_tasks
+from ..config_files import config_error, read_yaml
 from ..errors import BabilabError
 
 ARCHITECTURES = ("rmt", "rmt_r", "armt", "plain")  # plain: the backbone alone, no memory
@@ -148,19 +149,6 @@ class TrainConfig(BaseModel):
         return self
 
 
-def config_error(e: Exception, where: str = "") -> BabilabError:
-    """A pydantic validation error as one line: `where: key: message`."""
-    errors = getattr(e, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        loc = ".".join(str(x) for x in first.get("loc", ())) or "recipe"
-        msg = str(first.get("msg", e)).removeprefix("Value error, ")
-        if first.get("type") == "extra_forbidden":
-            msg = "unknown key; remove it or fix its spelling"
-        return BabilabError(f"{where}{loc}: {msg}")
-    return BabilabError(f"{where}{e}")
-
-
 def apply_override(values: dict[str, Any], assignment: str) -> None:
     """Set one `key=value` in a recipe dict; the value is read as YAML, keys may be dotted.
 
@@ -192,21 +180,6 @@ def apply_override(values: dict[str, Any], assignment: str) -> None:
         node[last] = value
     else:
         raise BabilabError(f"override {assignment!r}: {key!r} does not name a recipe value")
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as e:
-        raise BabilabError(f"{path}: cannot read ({e.strerror}); check the path") from None
-    except yaml.YAMLError as e:
-        raise BabilabError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix its "
-                           "syntax") from None
-    if not isinstance(data, dict):
-        raise BabilabError(f"{path}: expected a mapping of option: value")
-    return data
 
 
 def make_config(values: dict[str, Any], where: str = "") -> TrainConfig:
