@@ -185,8 +185,9 @@ def eval_(
     model: Annotated[str | None, typer.Option(help="oracle | heuristic:last-place | hf:ID_DIR_OR_GGUF | "
                                                    "hf:smollm2 | openai:MODEL | rag:READER (e.g. "
                                                    "rag:hf:smollm2) | rmt:TRAINED_DIR")] = None,
-    run: Annotated[Path | None, typer.Option(help="run folder; re-running skips finished "
-                                                  "predictions")] = None,
+    run: Annotated[Path | None, typer.Option(
+        "--run", "--run-dir",  # torchrun takes `--run` for its own --run-path; --run-dir passes
+        help="run folder; re-running skips finished predictions")] = None,
     config: Annotated[Path | None, typer.Option(
         help="a run file (YAML): suite, run, models with their options, prompts, filters; "
              "the options given here override it")] = None,
@@ -215,6 +216,9 @@ def eval_(
     dtype: Annotated[str | None, typer.Option(
         help="hf, memory models: auto (default: bfloat16 where the hardware has it, else "
              "float32), bfloat16, float16, float32")] = None,
+    device: Annotated[str | None, typer.Option(
+        help="hf: auto (default: this process's GPU when there is one, else the CPU), cpu, "
+             "cuda or cuda:N")] = None,
     rag_chunk: Annotated[str | None, typer.Option(help="rag: sentence (default) or tokens:N")] = None,
     rag_k: Annotated[int | None, typer.Option(help="rag: chunks retrieved (default 5)")] = None,
     rag_order: Annotated[str | None, typer.Option(help="rag: similarity (default) or doc")] = None,
@@ -234,6 +238,7 @@ def eval_(
         "--api-mode": ("mode", api_mode), "--timeout": ("timeout_s", timeout),
         "--retries": ("retries", retries), "--concurrency": ("concurrency", concurrency),
         "--truncate": ("truncate", truncate), "--dtype": ("dtype", dtype),
+        "--device": ("device", device),
         "--rag-chunk": ("chunk", rag_chunk), "--rag-k": ("k", rag_k),
         "--rag-order": ("order", rag_order), "--rag-embedder": ("embedder", rag_embedder),
         "--rag-index": ("index", rag_index)}, model_arg or [])
@@ -243,6 +248,10 @@ def eval_(
                  "lengths": lengths, "batch_size": batch_size, "mode": mode}
     cfg = resolve_eval_config(config, overrides, model, options)
     summaries = run_eval_config(cfg, f"{config}: " if config else "")
+    from .hardware import launched_processes
+
+    if launched_processes().rank > 0:  # under torchrun or accelerate launch, 0 reports the job
+        return
     for summary in summaries:
         typer.echo(f"{summary.model}: {summary.new} new predictions, {summary.skipped} already "
                    f"stored, {summary.failed} failed -> {summary.run_dir}")

@@ -60,6 +60,20 @@ def test_fingerprint_is_stable_and_covers_decoding(smollm2):
     assert other.fingerprint != smollm2.fingerprint
 
 
+def test_the_cpu_path_keeps_its_defaults_and_its_store_keys(smollm2):
+    """Devices came later: on the CPU nothing changed, so old runs keep resuming."""
+    from babilab.models.base import fingerprint_of
+
+    if smollm2.plan.kind != "cpu":
+        pytest.skip("the fixture runs on this machine's GPU (tests/models/test_device.py)")
+    assert smollm2.plan.device == "cpu" and smollm2.plan.attn_implementation is None
+    assert smollm2.model.device.type == "cpu"
+    assert (smollm2.batch_size, smollm2.max_batch_tokens) == (3, 8192)  # 3: the fixture's
+    assert smollm2.fingerprint == fingerprint_of(
+        backend="hf", model=smollm2.content_id, dtype=smollm2.dtype, max_new_tokens=8,
+        truncate=None, decoding="greedy")
+
+
 def test_bad_models(tmp_path):
     with pytest.raises(BabilabError, match="no such GGUF file"):
         load_answerer(f"hf:{tmp_path}/missing.gguf")

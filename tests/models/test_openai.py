@@ -190,3 +190,103 @@ def test_real_server_over_window(llama_server):
     long = Request("qa1/4k/0", "qa1", "Mary went to the garden. " * 600, "Where is Mary?")
     (answer,) = chat.answer([long], PromptConfig(examples=False))
     assert answer.over_window and answer.output == "" and answer.error is None
+
+
+# --------------------------------------------------------------------------------------------
+# The fingerprint names the server, never its credentials
+
+
+class Recording(BaseHTTPRequestHandler):
+    """Answers every prompt with "garden" and notes each request's path."""
+
+    paths: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        Recording.paths.append(self.path)
+        self._send({"data": [{"id": "m"}]})
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        Recording.paths.append(self.path)
+        self._send({"choices": [{"message": {"content": "garden"}}]})
+
+    def _send(self, payload):
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def two_servers():
+    servers = [ThreadingHTTPServer(("127.0.0.1", free_port()), Recording) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield [f"http://127.0.0.1:{s.server_address[1]}/v1" for s in servers]
+    for server in servers:
+        server.shutdown()
+
+
+SECRETS = ("s3cret-password", "sk-query-secret", "tok-query-secret")
+
+
+def test_one_model_on_two_servers_is_two_store_keys(two_servers, small_suite, tmp_path):
+    from babilab.runs import RunStore
+    from babilab.runs.evaluate import evaluate
+
+    first, second = (load_answerer("openai:m", base_url=url) for url in two_servers)
+    assert first.fingerprint != second.fingerprint
+    for url in two_servers:
+        evaluate(small_suite, "openai:m", tmp_path / "run", tasks=["qa1"], progress=False,
+                 base_url=url)
+    with RunStore(tmp_path / "run", create=False) as store:
+        rows = list(store.predictions())
+    assert len(rows) == 20 and len({p.key for p in rows}) == 20
+    assert {p.model_fingerprint for p in rows} == {first.fingerprint, second.fingerprint}
+
+
+def test_credentials_in_the_url_stay_out_of_fingerprint_and_store(two_servers, small_suite,
+                                                                 tmp_path):
+    from babilab.runs.evaluate import evaluate
+
+    plain = two_servers[0]
+    secret = plain.replace("http://", f"http://me:{SECRETS[0]}@") + f"?api_key={SECRETS[1]}"
+    Recording.paths.clear()
+    with_secrets = load_answerer("openai:m", base_url=secret)
+    # the same server with other credentials: the same model, the same stored answers
+    assert with_secrets.fingerprint == load_answerer("openai:m", base_url=plain).fingerprint
+    assert with_secrets.server == plain
+    summary = evaluate(small_suite, "openai:m", tmp_path / "run", tasks=["qa1"], progress=False,
+                       base_url=secret)
+    assert summary.new == 10 and summary.failed == 0
+    # the query travels with every request, after the endpoint's path
+    assert Recording.paths[0] == f"/v1/models?api_key={SECRETS[1]}"
+    assert set(Recording.paths[-10:]) == {f"/v1/chat/completions?api_key={SECRETS[1]}"}
+    for path in (tmp_path / "run").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(s.encode() in data for s in SECRETS), path
+
+
+def test_an_unreachable_url_with_credentials_is_redacted():
+    url = (f"http://me:{SECRETS[0]}@127.0.0.1:{free_port()}/v1?api_key={SECRETS[1]}"
+           f"&token={SECRETS[2]}")
+    with pytest.raises(BabilabError, match="cannot reach") as caught:
+        load_answerer("openai:m", base_url=url)
+    assert not any(s in str(caught.value) for s in SECRETS)
+
+
+def test_server_id_keeps_the_server_and_drops_the_rest():
+    from babilab.models.openai import server_id
+
+    assert server_id("http://u:p@Host:8000/v1/?key=1#f") == "http://host:8000/v1"
+    assert server_id("http://host:80/v1") == server_id("http://host/v1/")
+    assert server_id("http://[::1]:8000/v1") == "http://[::1]:8000/v1"
+    assert server_id("http://a:8000/v1") != server_id("http://a:8001/v1")
+    with pytest.raises(BabilabError, match="base_url is not a URL"):
+        server_id("http://host:port/v1")

@@ -88,8 +88,9 @@ def test_model_arg_reaches_the_answerer(small_suite, tmp_path, capsys):
 @pytest.mark.parametrize(("model", "message"), [
     ("oracle", "option foo does not apply to oracle models; it takes no options"),
     # hf:no-such-model would fail to load: the option is refused before any load is tried
-    ("hf:no-such-model", "option foo does not apply to hf models; it takes batch_size, dtype, "
-                         "max_batch_tokens, max_new_tokens, threads, truncate"),
+    ("hf:no-such-model", "option foo does not apply to hf models; it takes attn_implementation, "
+                         "batch_size, device, device_map, dtype, max_batch_tokens, max_new_tokens, "
+                         "threads, truncate"),
 ])
 def test_unknown_option_is_one_line_and_writes_nothing(small_suite, tmp_path, capsys, model, message):
     code = main(eval_args(small_suite, tmp_path / "run", "--model", model, "--model-arg", "foo=1"))

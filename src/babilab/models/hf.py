@@ -15,6 +15,14 @@ dequantising takes tens of seconds and the converted copy loads in a fraction of
 A prompt that does not fit the model's window (prompt + new tokens > max positions) is not
 cut: its answer is `over_window` and empty. With `truncate="left"` the prompt keeps its
 last tokens instead and the answer says `truncated`.
+
+Devices (`hardware.plan_device`): `device` auto takes this process's GPU when there is one
+(cuda:LOCAL_RANK under torchrun or accelerate launch), else the CPU; `dtype` auto is bfloat16
+where the device has it natively; `attn_implementation` auto is flash_attention_2 on a GPU
+when flash-attn is installed, else SDPA; `device_map=auto` spreads a model too large for one
+GPU over all of them. Groups are bounded by padded tokens (`max_batch_tokens`): 8192 on the
+CPU, on a GPU what 40% of its free memory holds in key-value cache. The CPU path is what it
+always was: same defaults, same kernels, same fingerprints.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import time
 from pathlib import Path
 
 from ..errors import BabilabError
-from ..hardware import resolve_dtype
+from ..hardware import DevicePlan, launched_processes, plan_device, probe_accelerators
 from ..prompts import PromptConfig, chat_messages, format_prompt
 from .base import Answer, Answerer, Request, fingerprint_of, folder_label, register
 
@@ -93,8 +101,12 @@ def resolve_model(arg: str) -> tuple[str, str, str | None]:
     return arg, f"hub:{arg}", None  # a hub id; its commit is added once loaded
 
 
-def load_model(source: str, gguf_file: str | None, content_id: str, dtype: str):
-    """Load tokenizer and model; a GGUF model goes through the converted-copy cache."""
+def load_model(source: str, gguf_file: str | None, content_id: str, dtype: str,
+               attn_implementation: str | None = None, device_map: str | None = None):
+    """Load tokenizer and model; a GGUF model goes through the converted-copy cache.
+
+    `device_map` ("cuda:1", "auto"): where the weights load, straight from the files;
+    None loads them on the CPU. `attn_implementation` None: transformers' default."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
@@ -126,7 +138,10 @@ def load_model(source: str, gguf_file: str | None, content_id: str, dtype: str):
             raise BabilabError(f"{source!r} is not a causal language model "
                                f"(architecture {', '.join(architectures)})")
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+        placement = {} if device_map is None else {"device_map": device_map}
+        if attn_implementation is not None:
+            placement["attn_implementation"] = attn_implementation
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **placement)
     except OSError as e:
         raise BabilabError(f"cannot load model {source!r}: {str(e).splitlines()[0]}") from None
     except ValueError as e:
@@ -134,6 +149,37 @@ def load_model(source: str, gguf_file: str | None, content_id: str, dtype: str):
                            f"{str(e).splitlines()[0]}") from None
     model.eval()
     return tokenizer, model
+
+
+CPU_BATCH_TOKENS, CPU_BATCH_SIZE = 8192, 8
+GPU_BATCH_SIZE = 64  # prompts per group on a GPU, when the token budget allows
+GPU_CACHE_SHARE = 0.4  # of free GPU memory for a group's key-value cache: the prompts'
+# own caches and the merged one exist together while they merge, and prefill needs room
+
+
+def kv_cache_bytes_per_token(config, dtype: str) -> int:
+    """Bytes of key-value cache one token takes: a key and a value per layer and KV head.
+
+    >>> from types import SimpleNamespace as Config  # SmolLM2-135M
+    >>> kv_cache_bytes_per_token(Config(num_hidden_layers=30, num_attention_heads=9,
+    ...                                 num_key_value_heads=3, hidden_size=576), "float32")
+    46080
+    """
+    config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    width = {"float32": 4, "bfloat16": 2, "float16": 2}[dtype]
+    return 2 * config.num_hidden_layers * heads * head_dim * width
+
+
+def gpu_batch_tokens(free_bytes: int, bytes_per_token: int) -> int:
+    """The padded tokens of one group that fit a GPU's free memory (at least one token: a
+    group always takes its first prompt).
+
+    >>> gpu_batch_tokens(70 * 2**30, 46080)  # SmolLM2-135M in float32 on an idle H100
+    652447
+    """
+    return max(1, int(GPU_CACHE_SHARE * free_bytes / bytes_per_token))
 
 
 def token_budget_batches(order: list[int], lengths: list[int], batch_size: int,
@@ -165,28 +211,43 @@ def stop_token_ids(model, tokenizer) -> set[int]:
 
 @register("hf")
 class HFAnswerer(Answerer):
-    def __init__(self, model: str, max_new_tokens: int = 20, batch_size: int = 8,
-                 max_batch_tokens: int = 8192, dtype: str = "auto", truncate: str | None = None,
-                 threads: int | None = None):
+    def __init__(self, model: str, max_new_tokens: int = 20, batch_size: int | None = None,
+                 max_batch_tokens: int | None = None, dtype: str = "auto",
+                 truncate: str | None = None, threads: int | None = None, device: str = "auto",
+                 device_map: str | None = None, attn_implementation: str = "auto"):
         if max_new_tokens < 1:
             raise BabilabError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise BabilabError(f"batch_size must be >= 1, got {batch_size}")
+        if max_batch_tokens is not None and max_batch_tokens < 1:
+            raise BabilabError(f"max_batch_tokens must be >= 1, got {max_batch_tokens}")
         if truncate not in (None, "left"):
             raise BabilabError(f"truncate must be 'left' or unset, got {truncate!r}")
-        dtype = resolve_dtype(dtype)  # the model runs on the CPU
+        procs = launched_processes()
+        self.plan: DevicePlan = plan_device(device, dtype, attn_implementation, device_map,
+                                            have=probe_accelerators(),
+                                            local_rank=procs.local_rank,
+                                            world_size=procs.world_size)
         import torch
 
         if threads:
             torch.set_num_threads(threads)
         source, content_id, gguf = resolve_model(model)
-        self.tokenizer, self.model = load_model(source, gguf, content_id, dtype)
+        on_gpu = self.plan.kind == "cuda"
+        self.tokenizer, self.model = load_model(
+            source, gguf, content_id, self.plan.dtype, self.plan.attn_implementation,
+            (self.plan.device_map or self.plan.device) if on_gpu else None)
         if content_id.startswith("hub:"):
             content_id += "@" + str(getattr(self.model.config, "_commit_hash", None))
         self.model_arg, self.content_id = model, content_id
-        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
-        self.max_batch_tokens = max_batch_tokens
-        self.dtype, self.truncate = dtype, truncate
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size or (GPU_BATCH_SIZE if on_gpu else CPU_BATCH_SIZE)
+        if max_batch_tokens is None and on_gpu:
+            max_batch_tokens = gpu_batch_tokens(free_gpu_bytes(self.model),
+                                                kv_cache_bytes_per_token(self.model.config,
+                                                                         self.plan.dtype))
+        self.max_batch_tokens = max_batch_tokens or CPU_BATCH_TOKENS
+        self.dtype, self.truncate = self.plan.dtype, truncate
         self.window = int(getattr(self.model.config, "max_position_embeddings", 0) or 1 << 30)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -213,9 +274,14 @@ class HFAnswerer(Answerer):
     @property
     def fingerprint(self) -> str:
         # Batching is left out: it changes greedy answers by floating-point noise at most.
+        # Kernels differ by device, and a near tie can flip a greedy token, so a GPU run
+        # has its own key; the CPU's fields are as they always were, keeping old runs valid.
+        # The GPU's number is left out: every process of a data-parallel run shares the key.
+        device = {} if self.plan.kind == "cpu" else {"device": self.plan.kind}
+        attn = self.plan.attn_implementation
         return fingerprint_of(backend="hf", model=self.content_id, dtype=self.dtype,
                               max_new_tokens=self.max_new_tokens, truncate=self.truncate,
-                              decoding="greedy")
+                              decoding="greedy", **device, **({"attn": attn} if attn else {}))
 
     def prompt_ids(self, request: Request, config: PromptConfig) -> list[int]:
         if config.chat_template:
@@ -267,11 +333,26 @@ class HFAnswerer(Answerer):
         import torch
 
         width, pad = max(map(len, prompts)), self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+        device = input_device(self.model)
+        input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts],
+                            device=device)
         out = self.model.generate(input_ids=input_ids, attention_mask=mask, do_sample=False,
                                   max_new_tokens=self.max_new_tokens, pad_token_id=pad)
         return [row[width:].tolist() for row in out]
+
+
+def input_device(model):
+    """Where input ids go: the embeddings' device (the first GPU when layers are spread)."""
+    return model.get_input_embeddings().weight.device
+
+
+def free_gpu_bytes(model) -> int:
+    """Free memory of the GPUs holding `model`'s weights, after loading them."""
+    import torch
+
+    devices = {p.device for p in model.parameters() if p.device.type == "cuda"}
+    return sum(torch.cuda.mem_get_info(d)[0] for d in devices)
 
 
 # A prompt's own tokens encoded after a cached prefix need an explicit attention mask, which
@@ -308,16 +389,17 @@ def greedy_decode(model, prompts: list[list[int]], max_new_tokens: int,
         return model(input_ids=ids, **{cache_arg: cache}, use_cache=True, **kwargs).logits
 
     cache_arg = cache_keyword(model)
+    device = input_device(model)
     shared = common_prefix(prompts) if len(prompts) > 1 else 0
     if max(map(len, prompts)) - shared > SHARED_PREFIX_MAX_SUFFIX:
         shared = 0
     prefix = DynamicCache()
     if shared:
-        forward(torch.tensor([prompts[0][:shared]]), prefix, logits_to_keep=1)
+        forward(torch.tensor([prompts[0][:shared]], device=device), prefix, logits_to_keep=1)
     caches, tokens = [], []
     for p in prompts:
         cache = copy.deepcopy(prefix)
-        logits = forward(torch.tensor([p[shared:]]), cache, logits_to_keep=1)
+        logits = forward(torch.tensor([p[shared:]], device=device), cache, logits_to_keep=1)
         caches.append(cache)
         tokens.append(int(logits[0, -1].argmax()))
     lengths = [len(p) for p in prompts]
@@ -332,11 +414,12 @@ def greedy_decode(model, prompts: list[list[int]], max_new_tokens: int,
         cache.update(torch.cat(keys), torch.cat(values), layer)
     del caches
     # One row needs no mask, and without one attention keeps its fast path.
-    mask = torch.tensor([[0] * (width - n) + [1] * n for n in lengths]) if len(prompts) > 1 else None
-    positions = torch.tensor(lengths).unsqueeze(1)
+    mask = (torch.tensor([[0] * (width - n) + [1] * n for n in lengths], device=device)
+            if len(prompts) > 1 else None)
+    positions = torch.tensor(lengths, device=device).unsqueeze(1)
     outputs = [[t] for t in tokens]
     done = [t in stop_ids for t in tokens]
-    step = torch.tensor(tokens).unsqueeze(1)
+    step = torch.tensor(tokens, device=device).unsqueeze(1)
     for _ in range(max_new_tokens - 1):
         if all(done):
             break
@@ -344,7 +427,7 @@ def greedy_decode(model, prompts: list[list[int]], max_new_tokens: int,
             mask = torch.cat([mask, mask.new_ones(len(prompts), 1)], dim=1)
         logits = forward(step, cache, attention_mask=mask, position_ids=positions)
         positions += 1
-        step = logits[:, -1].argmax(-1, keepdim=True)
+        step = logits[:, -1].argmax(-1, keepdim=True).to(device)  # the head may sit on another GPU
         for row, t in enumerate(step[:, 0].tolist()):
             if not done[row]:
                 outputs[row].append(t)

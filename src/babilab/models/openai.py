@@ -15,7 +15,10 @@ it as not done, so the next run asks it again. Nothing a server sends can raise 
 The API key is read from an environment variable (`OPENAI_API_KEY` unless `api_key_env`
 names another) at request time; it is never stored, logged or part of a fingerprint. Error
 texts (and outputs, should a server echo the request) go through `redact`, which removes
-the key, header credentials and a password in `base_url`, since servers echo requests.
+the key, header credentials, a password in `base_url` and credential-like query values
+(`?api_key=...`), since servers echo requests. The fingerprint names the server (`server_id`:
+scheme, host, port and path of `base_url`, without user, password or query), so one model
+name on two servers is two models, while a new password for the same server changes nothing.
 Temperature 0 and 20 new tokens by default, as BABILong runs API models.
 """
 
@@ -25,10 +28,12 @@ import base64
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import BabilabError
 from ..prompts import PromptConfig, chat_messages, format_prompt
@@ -111,6 +116,31 @@ def retry_after_s(value: str | None) -> float | None:
     return min(seconds, MAX_RETRY_AFTER_S) if math.isfinite(seconds) and seconds >= 0 else None
 
 
+def server_id(base_url: str) -> str:
+    """The server a base URL names, as the fingerprint keeps it: scheme, host, port (when not
+    the scheme's default) and path; never the user, password, query or fragment.
+
+    >>> server_id("https://me:pw@API.example.com:443/v1/?api_key=sk-1#x")
+    'https://api.example.com/v1'
+    >>> server_id("http://127.0.0.1:8000/v1")
+    'http://127.0.0.1:8000/v1'
+    """
+    try:
+        url = urlsplit(base_url.strip())
+        port = url.port
+    except ValueError as e:
+        raise BabilabError(f"base_url is not a URL ({e})") from None
+    scheme, host = url.scheme.lower(), url.hostname or ""
+    if ":" in host:  # an IPv6 address keeps its brackets
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}.get(scheme)
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    return f"{scheme}://{netloc}{url.path.rstrip('/')}"
+
+
+SECRET_QUERY = re.compile(r"(?i)key|token|secret|pass|sig|auth|cred")  # query names to hide
+
+
 def is_over_window(status: int, message: str) -> bool:
     """Servers answer a too-long prompt with 400 and a message about the context."""
     text = message.lower()
@@ -133,6 +163,10 @@ class OpenAIAnswerer(Answerer):
         self.model, self.mode = model, mode
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL")
                          or "https://api.openai.com/v1").rstrip("/")
+        # the endpoint paths go before a query the URL may carry (?api-version=..., a key)
+        root, _, self.query = self.base_url.partition("?")
+        self.root = root.rstrip("/")
+        self.server = server_id(self.base_url)
         self.api_key_env = api_key_env
         self.max_new_tokens, self.temperature = max_new_tokens, temperature
         self.concurrency, self.retries, self.backoff_s = concurrency, retries, backoff_s
@@ -151,18 +185,23 @@ class OpenAIAnswerer(Answerer):
         key = os.environ.get(self.api_key_env)
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    def endpoint(self, path: str) -> str:
+        """`/chat/completions` -> the full URL, with the base URL's query kept at its end."""
+        return self.root + path + (f"?{self.query}" if self.query else "")
+
     def _secrets(self) -> list[str | None]:
-        """What must never be stored or printed: the API key, the URL's password and the
-        Basic credential httpx builds from it."""
+        """What must never be stored or printed: the API key, the URL's password, the
+        Basic credential httpx builds from it, and query values named like credentials."""
         import httpx
 
+        query = [v for k, v in parse_qsl(self.query) if SECRET_QUERY.search(k)]
         try:
             url = httpx.URL(self.base_url)
         except httpx.InvalidURL:
-            return [os.environ.get(self.api_key_env)]
+            return [os.environ.get(self.api_key_env), *query]
         basic = base64.b64encode(f"{url.username}:{url.password}".encode()).decode()
         return [os.environ.get(self.api_key_env), url.password or None,
-                basic if url.password else None]
+                basic if url.password else None, *query]
 
     def _redact(self, text: str) -> str:
         return redact(text, self._secrets())
@@ -172,7 +211,7 @@ class OpenAIAnswerer(Answerer):
         import httpx
 
         try:
-            self.client.get(f"{self.base_url}/models", headers=self._headers(), timeout=10)
+            self.client.get(self.endpoint("/models"), headers=self._headers(), timeout=10)
         except (httpx.HTTPError, httpx.InvalidURL) as e:
             self.client.close()
             raise BabilabError(self._redact(
@@ -185,8 +224,9 @@ class OpenAIAnswerer(Answerer):
 
     @property
     def fingerprint(self) -> str:
-        return fingerprint_of(backend="openai", model=self.model, mode=self.mode,
-                              max_new_tokens=self.max_new_tokens, temperature=self.temperature)
+        return fingerprint_of(backend="openai", model=self.model, server=self.server,
+                              mode=self.mode, max_new_tokens=self.max_new_tokens,
+                              temperature=self.temperature)
 
     def _send(self, url: str, body: dict) -> tuple[int, Mapping[str, str], str]:
         """POST and read the whole reply within `timeout_s`: httpx's timeout bounds each
@@ -229,7 +269,7 @@ class OpenAIAnswerer(Answerer):
             if attempt:
                 backoff = self.backoff_s * 2 ** (attempt - 1)
                 time.sleep(backoff if outcome.wait_s is None else outcome.wait_s)
-            outcome = self._attempt(self.base_url + path, body)
+            outcome = self._attempt(self.endpoint(path), body)
             if not outcome.retry:
                 break
         elapsed = time.perf_counter() - began

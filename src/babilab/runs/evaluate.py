@@ -10,26 +10,44 @@ predictions (`error` set, redacted before it is stored) are retried by the next 
 Progress goes to stderr: a bar on a terminal, a plain line every 30 s in a log (progress.py).
 Each prediction keeps where its supporting facts lie (their depths, the suite's placement), so
 reports can say where in the context a model loses them without the suite at hand.
+
+Data parallel: under `torchrun --nproc_per_node N` or `accelerate launch` (RANK, WORLD_SIZE,
+LOCAL_RANK set; hardware.launched_processes) each process loads the model on its own device
+and answers a share of the work: each cell's samples are cut into batches as one process
+would cut them, batch i goes to process i mod N, and each process drops from its batches
+what the store already holds. The deal depends on the suite alone, not on what each process
+read as done at its own moment, so no batch is answered twice or missed, and on a fresh run
+the batches (so the answers) are the one-process run's. No process group is needed: every
+process commits to the same SQLite store (its locking serializes the writes), and process 0,
+after its share, waits until the store holds the whole job, then reports it all. The run
+folder must be on a local disk: SQLite's locks do not work across machines.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BabilabError
+from ..hardware import Processes, launched_processes
 from ..models.base import Answerer, Request, load_answerer, redact
 from ..outputs import check_output_dir, read_json_file, write_text_atomic
 from ..prompts import PromptConfig
 from ..suite.files import Sample, Suite
-from .progress import progress_counter, progress_kind, quiet_weight_loading
-from .store import STORE_FILE, Prediction, RunStore, prediction_key
+from .progress import LOG_INTERVAL_S, format_duration, progress_counter, progress_kind, quiet_weight_loading
+from .store import STORE_FILE, Prediction, RunStore, check_shared_store, prediction_key
 
 log = logging.getLogger(__name__)
 RUN_FILE = "run.json"
+# When this process began, near enough (the CLI imports this module first thing). Under a
+# launcher every process of a job starts together, so the store's rows made since then are
+# this job's: process 0 counts them as new and waits for them (`wait_for_job`).
+PROCESS_STARTED = time.time()
+WAIT_POLL_S = 2.0  # how often process 0 looks whether the others are done
 
 
 @dataclass(frozen=True)
@@ -113,35 +131,83 @@ def check_run_dir(run_dir: Path) -> None:
     check_output_dir(run_dir, "--run")
     read_run_file(run_dir)
     if (run_dir / STORE_FILE).exists():
-        RunStore(run_dir, create=False).close()
+        if launched_processes().world_size > 1:  # another process may be making it right now
+            check_shared_store(run_dir)
+        else:
+            RunStore(run_dir, create=False).close()
 
 
-def stored_keys(run_dir: Path) -> set[str]:
-    """Keys of the predictions a run folder already holds, read without writing to it."""
-    if not (run_dir / STORE_FILE).exists():
-        return set()
-    with RunStore(run_dir, create=False) as store:
-        return store.done_keys()
+Work = list[tuple[PromptConfig, list[tuple[str, Sample]]]]  # per config and cell: (key, sample)
 
 
-def pending_work(suite: Suite, cells: list[tuple[str, str]], configs: list[PromptConfig],
-                 answerer: Answerer, done: set[str]) -> tuple[list, int]:
-    """([(config, samples still to answer)], samples already answered); reading every sample
-    here checks the whole suite before anything is written."""
-    todo, skipped = [], 0
+def all_work(suite: Suite, cells: list[tuple[str, str]], configs: list[PromptConfig],
+             answerer: Answerer) -> Work:
+    """Every (prompt configuration, cell) asked for, with its samples and their prediction
+    keys; reading every sample here checks the whole suite before anything is written."""
+    work = []
     for config in configs:
         for task, length in cells:
-            pending = []
-            for sample in suite.samples(task, length):
-                key = prediction_key(suite.fingerprint, sample.sample_id, config.key,
-                                     answerer.fingerprint)
-                if key in done:
-                    skipped += 1
-                else:
-                    pending.append(sample)
-            if pending:  # the texts of this length, where a prompts file has its own
-                todo.append((config.at_length(length), pending))
-    return todo, skipped
+            samples = [(prediction_key(suite.fingerprint, s.sample_id, config.key,
+                                       answerer.fingerprint), s)
+                       for s in suite.samples(task, length)]
+            # the texts of this length, where a prompts file has its own
+            work.append((config.at_length(length), samples))
+    return work
+
+
+def share_of(work: Work, done: set[str], batch_size: int,
+             procs: Processes | None = None) -> list[tuple[PromptConfig, list[Sample]]]:
+    """This process's batches, in order. One process: each cell's samples not yet done,
+    `batch_size` at a time. Several: each cell's samples, all of them, `batch_size` at a
+    time, batch i (counted over all cells) to process i mod N, then stripped of what is done.
+
+    >>> work = [("c", [(f"k{i}", i) for i in range(5)])]
+    >>> share_of(work, {"k1"}, 2), share_of(work, {"k1"}, 2, Processes(1, 2, 1))
+    ([('c', [0, 2]), ('c', [3, 4])], [('c', [2, 3])])
+    """
+    procs = procs or Processes()
+    batches, dealt = [], 0
+    for config, samples in work:
+        if procs.world_size == 1:
+            pending = [s for k, s in samples if k not in done]
+            groups = [pending[i:i + batch_size] for i in range(0, len(pending), batch_size)]
+        else:
+            groups = []
+            for start in range(0, len(samples), batch_size):
+                if dealt % procs.world_size == procs.rank:
+                    groups.append([s for k, s in samples[start:start + batch_size]
+                                   if k not in done])
+                dealt += 1
+        batches.extend((config, group) for group in groups if group)
+    return batches
+
+
+def wait_for_job(store: RunStore, keys: set[str], since: float, world_size: int) -> dict:
+    """Process 0, its share done: wait until every key of the job has a row made since
+    `since` (by whichever process had it), saying so every LOG_INTERVAL_S; -> {key: error}.
+    A process that fails makes its launcher stop the others, this one included."""
+    began = last = time.monotonic()
+    while True:
+        made = store.made_since(since)
+        missing = len(keys - made.keys())
+        if not missing:
+            return {k: made[k] for k in keys}
+        now = time.monotonic()
+        if now - last >= LOG_INTERVAL_S:
+            log.warning("process 0 of %d: waiting for the others, %d of %d predictions still "
+                        "to come (%s so far)", world_size, missing, len(keys),
+                        format_duration(now - began))
+            last = now
+        time.sleep(WAIT_POLL_S)
+
+
+def bind_local_gpu(procs: Processes) -> None:
+    """Under a launcher, make plain `cuda` mean this process's GPU (cuda:LOCAL_RANK), for
+    backends that ask for `cuda` (the memory models, a RAG embedder); hf picks it itself."""
+    import torch
+
+    if torch.cuda.is_available() and procs.local_rank < torch.cuda.device_count():
+        torch.cuda.set_device(procs.local_rank)
 
 
 def select_cells(suite: Suite, tasks: list[str] | None = None,
@@ -174,7 +240,10 @@ def evaluate(suite: Suite | Path | str, model: str | Answerer, run_dir: Path | s
     `progress`: True a bar, False nothing, None a bar on a terminal and log lines elsewhere.
     Nothing is written until the run folder, the suite and the model have been checked and
     loaded; `before_writing()` is called then, before the first write.
+    Under a launcher (see the module docstring) this process answers its share; process 0
+    then waits for the others and returns the whole job's summary, the others their share's.
     """
+    procs = launched_processes()
     suite = suite if isinstance(suite, Suite) else Suite(suite)
     configs = configs or [PromptConfig()]
     if batch_size < 1:
@@ -183,7 +252,12 @@ def evaluate(suite: Suite | Path | str, model: str | Answerer, run_dir: Path | s
     check_prompt_files(configs, cells)
     run_dir = Path(run_dir)
     check_run_dir(run_dir)
-    if progress_kind(progress) == "lines":
+    where = ""
+    if procs.world_size > 1:
+        bind_local_gpu(procs)
+        where = f", process {procs.rank} of {procs.world_size}"
+        progress = False if procs.rank else progress  # process 0 shows its share
+    if progress_kind(progress) == "lines" or procs.rank:  # N copies of loading bars: none
         quiet_weight_loading()
     answerer = model if isinstance(model, Answerer) else load_answerer(model, **model_options)
     if answerer.resume_dir is None:
@@ -191,32 +265,40 @@ def evaluate(suite: Suite | Path | str, model: str | Answerer, run_dir: Path | s
     new = failed = 0
     first_error = None
     try:
-        todo, skipped = pending_work(suite, cells, configs, answerer, stored_keys(run_dir))
+        work = all_work(suite, cells, configs, answerer)
         if before_writing is not None:
             before_writing()
         with RunStore(run_dir) as store:
+            done = store.done_keys()
+            skipped = sum(k in done for _, samples in work for k, _ in samples)
+            batches = share_of(work, done, batch_size, procs)
             record_run(run_dir, suite, answerer, configs, model if isinstance(model, str) else "")
-            total = sum(len(p) for _, p in todo)
-            with progress_counter(total, f"eval {answerer.label}", "sample", progress) as bar:
-                for config, pending in todo:
-                    for start in range(0, len(pending), batch_size):
-                        batch = pending[start:start + batch_size]
-                        answers = answerer.answer([request_of(s) for s in batch], config)
-                        if len(answers) != len(batch):
-                            raise RuntimeError(f"{answerer.label} returned {len(answers)} answers "
-                                               f"for {len(batch)} requests")
-                        made = [prediction_of(s, suite.fingerprint, config, answerer, a)
-                                for s, a in zip(batch, answers, strict=True)]
-                        store.add(made)
-                        new += len(batch)
-                        errors = [p.error for p in made if p.error is not None]
-                        failed += len(errors)
-                        first_error = first_error or next(iter(errors), None)
-                        bar.update(len(batch))
+            total = sum(len(batch) for _, batch in batches)
+            with progress_counter(total, f"eval {answerer.label}{where}", "sample", progress) as bar:
+                for config, batch in batches:
+                    answers = answerer.answer([request_of(s) for s in batch], config)
+                    if len(answers) != len(batch):
+                        raise RuntimeError(f"{answerer.label} returned {len(answers)} answers "
+                                           f"for {len(batch)} requests")
+                    made = [prediction_of(s, suite.fingerprint, config, answerer, a)
+                            for s, a in zip(batch, answers, strict=True)]
+                    store.add(made)
+                    new += len(batch)
+                    errors = [p.error for p in made if p.error is not None]
+                    failed += len(errors)
+                    first_error = first_error or next(iter(errors), None)
+                    bar.update(len(batch))
+            if procs.world_size > 1 and procs.rank == 0:  # report the whole job
+                keys = {k for _, samples in work for k, _ in samples}
+                job = keys - store.done_keys(before=PROCESS_STARTED)
+                outcome = wait_for_job(store, job, PROCESS_STARTED, procs.world_size)
+                errors = [e for e in outcome.values() if e is not None]
+                new, skipped, failed = len(job), len(keys) - len(job), len(errors)
+                first_error = next(iter(errors), None)
     finally:
         if not isinstance(model, Answerer):
             answerer.close()
-    if not failed:
+    if not failed and procs.rank == 0:  # the others' saves may be work in progress
         warn_unused_saves(answerer.resume_dir)
     return EvalSummary(run_dir, answerer.label, new, skipped, failed, first_error)
 

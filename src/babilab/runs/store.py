@@ -11,6 +11,11 @@ replaced.
 Columns added after a store was first written (`support_depths`, `placement`) are added to
 it when it is opened, empty for the rows already there; rows are written by column name.
 
+Several processes may write one store at once (`babilab eval` under torchrun or accelerate
+launch, or two evals into one run folder): SQLite's locks serialize their commits, making a
+store and adding columns are safe against a race, and `made_since` lets one process see what
+the others have committed.
+
 Readers (rescore, report, export) open a store read-only and leave its folder byte-identical,
 so they work on runs nobody may write to; every opening refuses, before writing anything, a
 file that is not a store of this format, and a damaged row is one clear error.
@@ -133,6 +138,20 @@ def check_store(db: sqlite3.Connection, path: Path) -> set[str] | None:
     return columns
 
 
+def check_shared_store(run_dir: Path) -> None:
+    """Check, before a model loads, that a store other processes may be making or writing
+    right now is of this format: read through SQLite's locks (waiting for a writer), where
+    the read-only opening reads the file as immutable; a store with no tables yet is fine."""
+    path = Path(run_dir) / STORE_FILE
+    db = sqlite3.connect(path, timeout=30)
+    try:
+        check_store(db, path)
+    except sqlite3.DatabaseError as e:
+        raise BabilabError(f"{path}: not a readable run store ({e}); {NOT_A_STORE_FIX}") from None
+    finally:
+        db.close()
+
+
 def prediction_of_row(p: dict) -> Prediction:
     """A stored row as a Prediction, its types checked (TypeError, ValueError when damaged)."""
     for name in _TEXT_FIELDS:
@@ -192,18 +211,21 @@ class RunStore:
         return set(_COLUMNS)
 
     def _check_version(self) -> None:
+        with self.db:  # OR IGNORE: another process making the store may have written it first
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
         row = self.db.execute("SELECT value FROM meta WHERE key='format'").fetchone()
-        if row is None:
-            with self.db:
-                self.db.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT_VERSION,))
-        elif row[0] != FORMAT_VERSION:
+        if row[0] != FORMAT_VERSION:
             raise BabilabError(f"{self.run_dir}: run store format {row[0]}, this babilab reads "
                                f"{FORMAT_VERSION}; use a new run folder")
 
     def _add_new_columns(self) -> None:
         """Columns of this version a store written by an older one lacks (added empty)."""
         have = {row[1] for row in self.db.execute("PRAGMA table_info(predictions)")}
-        with self.db:
+        if all(c in have for c in _COLUMNS):
+            return
+        with self.db:  # read again under the write lock: another process may have added them
+            self.db.execute("BEGIN IMMEDIATE")
+            have = {row[1] for row in self.db.execute("PRAGMA table_info(predictions)")}
             for column in (c for c in _COLUMNS if c not in have):
                 self.db.execute(f"ALTER TABLE predictions ADD COLUMN {column} "
                                 f"{_SQL_TYPES.get(column, 'TEXT')}")
@@ -218,9 +240,18 @@ class RunStore:
         if self.db is not None:
             self.db.close()
 
-    def done_keys(self) -> set[str]:
-        """Keys of predictions that need no re-run (errors are retried)."""
-        return {k for (k,) in self.db.execute("SELECT key FROM predictions WHERE error IS NULL")}
+    def done_keys(self, before: float | None = None) -> set[str]:
+        """Keys of predictions that need no re-run (errors are retried); with `before` (a
+        time.time()), only those stored before then."""
+        sql, args = "SELECT key FROM predictions WHERE error IS NULL", ()
+        if before is not None:
+            sql, args = sql + " AND created_at < ?", (before,)
+        return {k for (k,) in self.db.execute(sql, args)}
+
+    def made_since(self, since: float) -> dict[str, str | None]:
+        """{key: error} of the predictions stored (or replaced) at or after `since`."""
+        sql = "SELECT key, error FROM predictions WHERE created_at >= ?"
+        return dict(self.db.execute(sql, (since,)))
 
     def add(self, predictions: Iterable[Prediction]) -> int:
         """Write a batch in one transaction; an existing key is replaced."""
