@@ -171,3 +171,24 @@ def test_facts_before_last_put_every_fact_before_the_questions_segment(tokenizer
     assert np.array_equal(off.input_ids, same.input_ids)
     one = forced.train_sample(0, 0, 0, 1, vary=False)  # one segment: nothing lies before it
     assert one.n_segments == 1 and one.fact_positions
+
+
+def test_valid_facts_before_last_puts_validation_facts_before_the_questions_segment(tokenizer,
+                                                                                    background):
+    """Validation questions follow `valid_facts_before_last` as training samples follow
+    `facts_before_last`; without it they are the questions drawn before."""
+    plain = maker(tokenizer, background)
+    forced = maker(tokenizer, background, valid_facts_before_last=1.0)
+    segments = 3
+    last_start = (segments - 1) * SEGMENT
+    for index in range(10):
+        f = forced.valid_sample(index, segments)
+        assert f.fact_positions and all(p.token_offset + p.n_tokens <= last_start
+                                        for p in f.fact_positions)
+    spread = sum(any(p.token_offset + p.n_tokens > last_start for p in
+                     plain.valid_sample(index, segments).fact_positions) for index in range(10))
+    assert spread > 0  # uniform placement reaches the last segment
+    off = maker(tokenizer, background, valid_facts_before_last=0.0).valid_sample(4, segments)
+    assert np.array_equal(off.input_ids, plain.valid_sample(4, segments).input_ids)
+    training = forced.train_sample(0, 3, 1, segments, True)  # training samples are untouched
+    assert np.array_equal(training.input_ids, plain.train_sample(0, 3, 1, segments, True).input_ids)

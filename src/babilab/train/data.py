@@ -145,7 +145,7 @@ class SampleMaker:
     def __init__(self, tokenizer: Any, background: Background, *, layout: Layout,
                  segment_size: int, tasks: Sequence[str], seed: int, eos_id: int,
                  story_pool: int | None = None, questions_per_sample: int = 1,
-                 facts_before_last: float = 0.0):
+                 facts_before_last: float = 0.0, valid_facts_before_last: float = 0.0):
         if background.meta.get("split") != "train":
             raise BabilabError("training and validation backgrounds come from train books only")
         self.tokenizer = tokenizer  # transformers tokenizer: questions, answers, plain prompts
@@ -158,6 +158,7 @@ class SampleMaker:
         self.story_pool = story_pool
         self.questions_per_sample = questions_per_sample
         self.facts_before_last = facts_before_last
+        self.valid_facts_before_last = valid_facts_before_last
 
     def train_sample(self, stage: int, step: int, row: int, segments: int, vary: bool,
                      full_length_ratio: float = 0.0) -> Sample:
@@ -172,7 +173,9 @@ class SampleMaker:
     def valid_sample(self, index: int, segments: int) -> Sample:
         """Validation question `index` at `segments` context segments (bAbI valid split)."""
         rng = np.random.default_rng([self.seed, _VALID, index])
-        return self._make(rng, "valid", segments, STORY_SPACE, 1)
+        share = self.valid_facts_before_last  # drawn only when asked for, as in train_sample
+        before = segments > 1 and share > 0 and rng.random() < share
+        return self._make(rng, "valid", segments, STORY_SPACE, 1, facts_before_last=before)
 
     # --- building one sample --------------------------------------------------------------
 

@@ -149,7 +149,8 @@ def sample_maker(s: Setup) -> SampleMaker:
                        segment_size=cfg.segment_size, tasks=cfg.tasks, seed=cfg.seed,
                        eos_id=s.eos_id, story_pool=cfg.story_pool,
                        questions_per_sample=cfg.questions_per_sample,
-                       facts_before_last=cfg.facts_before_last)
+                       facts_before_last=cfg.facts_before_last,
+                       valid_facts_before_last=cfg.valid_facts_before_last)
 
 
 # --------------------------------------------------------------------------------------------
