@@ -247,8 +247,8 @@ def _cache_env(root: Path, user_cache: Path) -> dict[str, str]:
 
 def whole_processes(corpora: list[str], cases: list[tuple[int, int]], reps: int,
                     emit) -> None:
+    from babilab.cache import cache_root
     from babilab.haystack import prepare_background
-    from babilab.haystack.cache import cache_root
 
     babilab_bin = str(Path(sys.executable).with_name("babilab"))
     user_cache = cache_root()

@@ -32,8 +32,8 @@ from pathlib import Path
 import httpx
 from common import load_text, machine_line
 
+from babilab.backbone import packaged_file
 from babilab.models import Request, load_answerer
-from babilab.models.hf import packaged_file
 from babilab.prompts import PromptConfig
 from babilab.suite import GenerateConfig, generate_suite
 

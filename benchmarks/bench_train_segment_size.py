@@ -27,8 +27,8 @@ BATCH = 4
 
 
 def step_seconds(segment_size: int, repeats: int, dtype: str) -> float:
+    from babilab.backbone import load_model, resolve_model
     from babilab.hardware import resolve_dtype
-    from babilab.models.hf import load_model, resolve_model
     from babilab.train.config import load_recipe
     from babilab.train.loop import AUTOCAST, architecture_config, build_model
 

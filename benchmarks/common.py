@@ -22,9 +22,9 @@ SEED = 0
 
 def write_json(path: Path, value) -> None:
     """Write through a temporary file, so a reader never sees half a record."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(value, indent=1) + "\n")
-    os.replace(tmp, path)
+    from babilab.outputs import write_text_atomic
+
+    write_text_atomic(path, json.dumps(value, indent=1) + "\n")
 
 
 def parse_length(name: str) -> int:
@@ -116,7 +116,7 @@ def machine_line() -> str:
 
 def load_backbone(dtype: str = "float32"):
     """(tokenizer, SmolLM2-135M-Instruct) from the converted-copy cache of the packaged GGUF."""
-    from babilab.models.hf import load_model, resolve_model
+    from babilab.backbone import load_model, resolve_model
 
     source, content_id, gguf = resolve_model("smollm2")
     return load_model(source, gguf, content_id, dtype)

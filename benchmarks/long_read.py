@@ -35,6 +35,8 @@ from common import (
     rss_mb,
 )
 
+from babilab.outputs import write_text_atomic
+
 WORK = Path(__file__).resolve().parents[1] / "out" / "bench_memory_scaling"  # stopped long reads
 
 
@@ -164,9 +166,7 @@ class StoppableRead:
                 "cpu": self.cpu}
 
     def _write_pieces(self) -> None:
-        tmp = self.pieces_path.with_name("pieces.json.tmp")
-        tmp.write_text(json.dumps(self.earlier + [self._piece()], indent=1))
-        os.replace(tmp, self.pieces_path)
+        write_text_atomic(self.pieces_path, json.dumps(self.earlier + [self._piece()], indent=1))
 
 
 def pieces_note(pieces: list[dict]) -> dict:

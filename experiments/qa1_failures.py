@@ -29,9 +29,9 @@ def load_trained(model_dir: Path | None, run_dir: Path):
     """(model, recipe, name): a shipped or exported folder, or the run's longest stage's best."""
     from safetensors.torch import load_file
 
+    from babilab.backbone import load_model, resolve_model
     from babilab.memory import load_memory_model
     from babilab.memory.saving import read_meta
-    from babilab.models.hf import load_model, resolve_model
     from babilab.train.config import make_config
     from babilab.train.loop import architecture_config, build_model
 

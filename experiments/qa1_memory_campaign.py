@@ -47,7 +47,7 @@ CAMPAIGN_FILE = "campaign.json"  # in the run folder: which recipe stage its sta
 
 
 def default_run_dir(recipe: Path) -> Path:
-    from babilab.haystack.cache import cache_root
+    from babilab.cache import cache_root
 
     return cache_root() / "campaigns" / recipe.stem
 
@@ -199,12 +199,12 @@ def best_stage(run_dir: Path) -> tuple[int, dict, Path]:
 def ship_best(run_dir: Path, ship: Path) -> None:
     """Write the trained parts of the longest stage's best model to `ship` (bfloat16)."""
     import shutil
-    import tempfile
 
     import torch
     from safetensors.torch import load_file
 
-    from babilab.models.hf import load_model, resolve_model
+    from babilab.backbone import load_model, resolve_model
+    from babilab.outputs import make_dir, replace_dir
     from babilab.train.config import make_config
     from babilab.train.loop import architecture_config, backbone_source, build_model
 
@@ -215,8 +215,7 @@ def ship_best(run_dir: Path, ship: Path) -> None:
     model = build_model(cfg, backbone, architecture_config(cfg))
     model.load_state_dict(load_file(best), strict=False)
     ship.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=ship.parent, prefix=f".{ship.name}."))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a shipped folder is for everyone
+    tmp = make_dir(ship.parent, f".{ship.name}.")  # a plain folder's permissions: for everyone
     try:
         model.save(tmp, backbone_source=backbone_source(cfg.backbone), dtype=torch.bfloat16)
         campaign = run_dir / CAMPAIGN_FILE
@@ -227,12 +226,7 @@ def ship_best(run_dir: Path, ship: Path) -> None:
                       "segments": summary["segments"], "steps": summary["steps"],
                       "stopped": summary["finished"], "valid_accuracy": summary["best"]}
         (tmp / TRAINING_FILE).write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
-        old = ship.with_name(f".{ship.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if ship.exists():
-            ship.rename(old)
-        tmp.rename(ship)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, ship)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     size = sum(p.stat().st_size for p in ship.iterdir()) / 2**20

@@ -33,7 +33,7 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see rag_table.py
 
-from babilab.models.hf import packaged_file
+from babilab.backbone import packaged_file
 from babilab.prompts import PromptConfig
 from babilab.report.plots import lines_png
 from babilab.runs import evaluate, score_run

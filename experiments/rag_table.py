@@ -29,6 +29,7 @@ from pathlib import Path
 # other jobs, spinning threads made the embedder 3-14x slower (measured on 2 shared cores).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+from babilab.cache import cache_root
 from babilab.models import load_answerer
 from babilab.models.rag import RagAnswerer
 from babilab.models.rag_index import Embedder
@@ -49,8 +50,7 @@ OUT = Path(__file__).parent / "results" / "rag_table.md"
 
 
 def run_dir_for(samples: int) -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "babilab" / "runs" / f"rag_table-{samples}"
+    return cache_root() / "runs" / f"rag_table-{samples}"
 
 
 def build(samples: int, run_dir: Path) -> dict[str, str]:

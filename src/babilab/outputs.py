@@ -5,8 +5,11 @@ Every command that writes keeps two promises: nothing half-written is ever visib
 reader, or the next run, sees a whole file or none), and a refusal leaves the disk as it was
 (no empty folder, no temporary file). `check_output_dir` runs before any work, so a bad
 --out fails in a second rather than after an hour of evaluation; `write_atomic` writes
-under a temporary name and renames; `staged_dir` builds a folder's files beside it and
-moves them in at the end, removing on failure whatever it made, parent folders included.
+under a temporary name and renames (the one way babilab writes a file that must not be seen
+half-written); `replace_dir` swaps a finished folder for an older one; `staged_dir` builds a
+folder's files beside it and moves them in at the end, removing on failure whatever it made,
+parent folders included. (Content-named cache folders enter the cache through
+cache.publish_dir.)
 `os_error_line` turns an OSError that still gets through (a full disk, a folder made
 read-only mid-run) into the one line the CLI prints.
 """
@@ -96,6 +99,18 @@ def write_text_atomic(path: Path, text: str) -> None:
     write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Put the finished folder `tmp` (beside `final`) at `final`, replacing an older one: the
+    old folder is moved aside, `tmp` renamed into place, then the old one removed. A reader
+    finds the old folder or the new one whole; only between the two renames, neither."""
+    old = final.with_name(f".{final.name}.old-{os.getpid()}")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def missing_folders(path: Path) -> list[Path]:
     """The folders `path.mkdir(parents=True)` would create, deepest first."""
     return [p for p in [path, *path.parents] if not p.exists()]
@@ -174,5 +189,5 @@ def os_error_line(e: OSError) -> str:
 
 
 __all__ = ["can_write_in", "check_output_dir", "created_folder", "make_dir", "missing_folders",
-           "nearest_existing", "os_error_line", "publish", "remove_if_empty", "staged_dir",
-           "write_atomic", "write_text_atomic"]
+           "nearest_existing", "os_error_line", "publish", "remove_if_empty", "replace_dir",
+           "staged_dir", "write_atomic", "write_text_atomic"]

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from babilab.cache import sha256_file
 from babilab.haystack import ChecksumError, FetchError, open_corpus, split_books
 from babilab.haystack import packaged as packaged_module
-from babilab.haystack.cache import Pin, fetch_pinned, sha256_file
+from babilab.haystack.cache import Pin, fetch_pinned
 from babilab.haystack.corpora import Document
 from babilab.haystack.packaged import (
     AUSTEN,

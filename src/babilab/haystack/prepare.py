@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .cache import cache_root, publish_dir
+from ..cache import cache_root, publish_dir
 from .corpora import Corpus, open_corpus
 from .errors import CorpusError
 from .sentences import SPLITTER_VERSION, split_sentences

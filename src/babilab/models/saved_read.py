@@ -11,13 +11,13 @@ The state is saved with `torch.save` of plain tensors (`state_fields`) and loade
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import BabilabError
+from ..outputs import write_atomic
 
 
 class SavedRead:
@@ -75,9 +75,8 @@ class SavedRead:
         from ..memory.common import state_fields
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        torch.save({"key": self.key, "read": read, "state": state_fields(state)}, tmp)
-        os.replace(tmp, self.path)
+        saved = {"key": self.key, "read": read, "state": state_fields(state)}
+        write_atomic(self.path, lambda tmp: torch.save(saved, tmp))
         self.last_save, self.saved_read = time.monotonic(), read
 
     def clear(self) -> None:

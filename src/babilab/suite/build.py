@@ -35,6 +35,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from ..babi import GENERATOR_VERSION, SPLITS, parse_tasks, take_qas
+from ..cache import cache_root
 from ..errors import BabilabError
 from .files import SUITE_FILE, SUITE_FORMAT, Sample, Suite, SuiteWriter, length_name, parse_length
 
@@ -123,10 +124,9 @@ def sample_rng(seed: int, task: str, length_tokens: int, index: int):
     return np.random.default_rng([seed, int(task[2:]), length_tokens, index])
 
 
-def cache_root() -> Path:
-    from ..models.hf import cache_dir
-
-    return cache_dir() / "suites"
+def suites_dir() -> Path:
+    """Where a suite built without --out goes: the babilab cache's suites/, by fingerprint."""
+    return cache_root() / "suites"
 
 
 def generate_suite(cfg: GenerateConfig, out: Path | str | None = None,
@@ -142,7 +142,7 @@ def generate_suite(cfg: GenerateConfig, out: Path | str | None = None,
     book_split = "test" if cfg.split == "test" else "train"
     background = prepare_background(cfg.corpus, cfg.tokenizer, split=book_split, progress=show)
     fingerprint = suite_fingerprint(cfg, background.fingerprint)
-    out = Path(out) if out is not None else cache_root() / fingerprint[:24]
+    out = Path(out) if out is not None else suites_dir() / fingerprint[:24]
     if (out / SUITE_FILE).is_file():
         existing = Suite(out)
         if existing.fingerprint == fingerprint:

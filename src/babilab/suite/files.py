@@ -24,7 +24,6 @@ This module knows nothing about how answers are produced.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Iterable, Iterator
@@ -32,7 +31,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import BabilabError
-from ..outputs import check_output_dir, make_dir, missing_folders, read_json_file, remove_if_empty
+from ..outputs import (
+    check_output_dir,
+    make_dir,
+    missing_folders,
+    read_json_file,
+    remove_if_empty,
+    replace_dir,
+)
 
 SUITE_FORMAT = "babilab-suite/2"  # what this babilab writes
 READ_FORMATS = ("babilab-suite/1", SUITE_FORMAT)  # 1: no background provenance
@@ -317,10 +323,4 @@ class SuiteWriter:
             remove_if_empty(self.made)
             return
         (self.tmp / SUITE_FILE).write_text(json.dumps(self.info, indent=2, sort_keys=True) + "\n")
-        if self.out.exists():  # replace an older suite at the same path
-            old = self.out.with_name(f".{self.out.name}.old-{os.getpid()}")
-            self.out.rename(old)
-            self.tmp.rename(self.out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            self.tmp.rename(self.out)
+        replace_dir(self.tmp, self.out)  # an older suite at the same path is replaced

@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..backbone import load_model, resolve_model
 from ..errors import BabilabError
 from ..hardware import resolve_dtype
-from ..models.hf import load_model, resolve_model
 from .checkpoint import (
     OPTIMIZER_FILE,
     RNG_FILE,

