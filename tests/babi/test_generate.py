@@ -43,6 +43,7 @@ def test_exact_question_count_and_round_trip(task):
     assert text.isascii() and "  " not in text and " \n" not in text
 
 
+@pytest.mark.slow  # 20 x 3 x 2,000 questions
 @pytest.mark.parametrize("task", ALL_TASKS)
 def test_splits_never_share_a_story(task):
     by_split = {

@@ -52,6 +52,7 @@ def measured():
     return get
 
 
+@pytest.mark.slow  # 20 x 10,000 questions
 @pytest.mark.parametrize("task", list(TASK_NAMES))
 def test_solver_agrees_on_10k_questions(task, measured):
     _, errors = measured(task)
@@ -66,6 +67,7 @@ def test_every_task_has_reference_statistics():
                 "questions_per_story", "support_counts"} <= set(ref), task
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS)
 def test_matches_released_statistics(task, measured):
     ref = json.loads((REFERENCE / f"{task}.json").read_text())

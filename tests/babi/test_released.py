@@ -23,6 +23,7 @@ from babilab.cli import main
 
 from ..shared_data import unpack
 
+pytestmark = pytest.mark.slow  # 211,000 released questions, unpacked and checked
 ARCHIVE = "babi-en-10k.tar.gz"
 REFERENCE = Path(__file__).parent / "reference"
 # The qa5 quirk: mismatching questions per released file.

@@ -26,6 +26,7 @@ def requests(n=4):
             for i, qa in enumerate(take_qas("qa1", "test", n, seed=3))]
 
 
+@pytest.mark.slow  # real SmolLM2 generation
 def test_answers_in_input_order(smollm2):
     reqs = requests(5)
     forward = smollm2.answer(reqs, PromptConfig())

@@ -151,6 +151,7 @@ def test_recall_counts_only_chunks_that_hold_a_whole_supporting_fact():
     assert recall_of(Request("x", "qa1", context, "?"), chunks, [0]) == {}  # no positions known
 
 
+@pytest.mark.slow
 def test_document_order_reproduces_story_order(tmp_path, embedder):
     suite = facts_only_suite(tmp_path / "s", tasks=("qa2", "qa3"), n=3)
     samples = [s for t in ("qa2", "qa3") for s in suite.samples(t, "0k")]
@@ -276,6 +277,7 @@ def test_bad_readers_raise_clear_errors(embedder, tmp_path):
     RagAnswerer(RecordingReader(window=1000), chunk="tokens:128", k=5, embedder=embedder)
 
 
+@pytest.mark.slow  # loads the embedder 4 times
 def test_cli_eval_with_rag_and_its_errors(tmp_path, capsys):
     suite = facts_only_suite(tmp_path / "s", tasks=("qa1", "qa2"), n=3)
     run = tmp_path / "run"

@@ -74,6 +74,7 @@ def imported(published, tmp_path_factory) -> tuple[Path, list]:
     return run, import_babilong(published, run)
 
 
+@pytest.mark.slow  # imports the published predictions
 def test_every_csv_row_is_one_prediction(published, imported):
     run, summaries = imported
     files = sorted((published / MODEL).glob("*.csv"))
@@ -89,6 +90,7 @@ def test_every_csv_row_is_one_prediction(published, imported):
     assert (first.target, first.question) == ("hallway", "Where is John? ")
 
 
+@pytest.mark.slow
 def test_leaderboard_equals_the_one_computed_from_the_csv_files(published, imported):
     run, _ = imported
     best, table, average, row = official_leaderboard(published / MODEL)
@@ -101,6 +103,7 @@ def test_leaderboard_equals_the_one_computed_from_the_csv_files(published, impor
     assert round(average["2k"], 2) == 52.54 and row["2k"] == 52
 
 
+@pytest.mark.slow
 def test_importing_again_adds_nothing(published, imported):
     run, _ = imported
     before = (run / "predictions.sqlite").stat().st_size, json.loads((run / "run.json").read_text())
@@ -113,6 +116,7 @@ def test_importing_again_adds_nothing(published, imported):
     assert json.loads((run / "run.json").read_text())["models"].keys() == before[1]["models"].keys()
 
 
+@pytest.mark.slow
 def test_export_gives_back_the_csv_files(published, imported, tmp_path):
     run, _ = imported
     export_babilong(run, tmp_path)

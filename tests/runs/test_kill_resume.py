@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import facts_only_suite
 
 
@@ -32,6 +34,7 @@ def count(run):
         return 0
 
 
+@pytest.mark.slow  # 3,000 samples, 7 processes
 def test_sigkill_at_random_points_then_resume(tmp_path):
     tasks = ("qa1", "qa2", "qa4", "qa9", "qa10", "qa12")
     suite = facts_only_suite(tmp_path / "suite", tasks=tasks, n=500)
