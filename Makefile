@@ -61,8 +61,12 @@ test: $(SERVER_STAMP)
 # has the measurements): a BABILong suite of qa1-qa5 at 0k-4k GPT-2 tokens in gutenberg books,
 # DEMO_SAMPLES questions per cell, the oracle and SmolLM2-135M-Instruct evaluated on it, and
 # the report: a leaderboard of both, task x length heatmaps, accuracy by fact depth. SmolLM2's
-# prompts cost most at long lengths (an 8k prompt about twice a 4k one); the old grid is
-#   make demo DEMO_LENGTHS=0k,1k,2k,4k,8k DEMO_SAMPLES=5   (about 3.5 times as long)
+# prompts cost most at long lengths (an 8k prompt about 2.5 times a 4k one); the old grid:
+#   make demo DEMO_LENGTHS=0k,1k,2k,4k,8k DEMO_SAMPLES=5   (3.5 to 4 times as long)
+# OMP_WAIT_POLICY=PASSIVE: torch's threads sleep while they wait for each other instead of
+# spinning. On cores busy with other work, a spinning thread holds the core its partner needs:
+# a SmolLM2 prompt took 25 s instead of 1 s there; on an idle machine it changes nothing.
+demo: export OMP_WAIT_POLICY ?= PASSIVE
 demo: install
 	$(BABILAB) generate --tasks $(DEMO_TASKS) --lengths $(DEMO_LENGTHS) --samples $(DEMO_SAMPLES) --out $(OUT)/suite
 	$(BABILAB) eval --suite $(OUT)/suite --model oracle --run $(OUT)/run

@@ -46,6 +46,7 @@ def test_chat_template_changes_the_prompt(smollm2):
     assert smollm2.tokenizer.decode(with_chat).startswith("<|im_start|>")
 
 
+@pytest.mark.slow  # real SmolLM2 generation
 def test_over_window_is_flagged_not_cut(smollm2):
     long = Request("qa1/64k/0", "qa1", "Mary went to the garden. " * 1700, "Where is Mary?")
     short = requests(1)[0]
