@@ -10,7 +10,10 @@ or `hub:<id>` (the answerer appends the commit once loaded). Content, never path
 weights in another folder give the same id.
 A GGUF file is dequantised to float once and kept as safetensors in the babilab cache
 (gguf/<sha256 prefix>), because dequantising takes tens of seconds and the converted copy
-loads in a fraction of a second.
+loads in a fraction of a second. Its tokenizer's special tokens are set from the file's own
+metadata: transformers versions disagree (5.17 reads SmolLM2's end-of-sequence token as
+`<|im_start|>`, 5.25 as `<|im_end|>`, the file's), and a model trained to end its answers
+with one token and evaluated with another would never stop.
 
 Loading is quiet: transformers 5 draws a bar over every tensor it loads ("Loading weights:
 272/272"), which says nothing on a terminal and fills logs; `quiet_loading` turns those bars
@@ -133,6 +136,7 @@ def converted_gguf(source: str, gguf_file: str, content_id: str) -> Path:
         return converted
     print(f"converting {gguf_file} to float32 once, into {converted}", file=sys.stderr)
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf_file)
+    set_special_tokens(tokenizer, gguf_special_token_ids(Path(source) / gguf_file))
     with without_lines_of(GGUF_BAR):
         model = load_causal_lm(source, "float32", gguf_file=gguf_file)
     # A dequantised model saves only without its quantizer and quantization config.
@@ -143,6 +147,32 @@ def converted_gguf(source: str, gguf_file: str, content_id: str) -> Path:
         model.save_pretrained(tmp)  # a concurrent converter may win the race: same bytes
         tokenizer.save_pretrained(tmp)
     return converted
+
+
+GGUF_SPECIAL = {"bos": "bos_token", "eos": "eos_token", "unknown": "unk_token",
+                "padding": "pad_token"}  # tokenizer.ggml.<name>_token_id -> tokenizer attribute
+
+
+def gguf_special_token_ids(path: Path) -> dict[str, int]:
+    """The special-token ids a GGUF file declares, by tokenizer attribute (eos_token: 2)."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(path).fields  # memory-mapped: reads the header, not the tensors
+    out = {}
+    for name, attribute in GGUF_SPECIAL.items():
+        field = fields.get(f"tokenizer.ggml.{name}_token_id")
+        if field is not None:
+            out[attribute] = int(field.parts[field.data[0]][0])
+    return out
+
+
+def set_special_tokens(tokenizer: Any, ids: dict[str, int]) -> None:
+    """Set `tokenizer.eos_token` etc. to the tokens with the given ids."""
+    for attribute, token_id in ids.items():
+        if not 0 <= token_id < len(tokenizer):
+            raise BabilabError(f"the GGUF file's {attribute} id {token_id} is outside its "
+                               f"vocabulary of {len(tokenizer)} tokens")
+        setattr(tokenizer, attribute, tokenizer.convert_ids_to_tokens(token_id))
 
 
 GGUF_BAR = "de-quantizing GGUF tensors"  # drawn by transformers with tqdm itself, past its switch
@@ -195,5 +225,6 @@ def load_model(source: str, gguf_file: str | None, content_id: str, dtype: str,
     return tokenizer, model
 
 
-__all__ = ["ALIASES", "DTYPES", "converted_gguf", "load_causal_lm", "load_model", "packaged_file",
-           "quiet_loading", "resolve_model", "weights_hash"]
+__all__ = ["ALIASES", "DTYPES", "converted_gguf", "gguf_special_token_ids", "load_causal_lm",
+           "load_model", "packaged_file", "quiet_loading", "resolve_model", "set_special_tokens",
+           "weights_hash"]

@@ -32,7 +32,7 @@ TRAINABLE = re.compile(r"^(all|memory|lora|top:[1-9]\d*)$")
 # Fields that may differ on --resume: where things live and how they are shown, not what is
 # computed (threads can change float summation order, so a resume with other threads is not
 # bit-exact, but it is the same run).
-RESUMABLE_CHANGES = frozenset({"out_dir", "cache_dir", "progress", "threads"})
+RESUMABLE_CHANGES = frozenset({"out_dir", "cache_dir", "progress", "threads", "data_workers"})
 MAX_SEGMENTS = 1024  # per training sample; the published curricula stop at 32
 
 
@@ -118,6 +118,9 @@ class TrainConfig(BaseModel):
     checkpoint_interval: int = Field(100, ge=1)  # optimiser steps between resumable checkpoints
     log_interval: int = Field(10, ge=1)  # optimiser steps between train-loss records
     threads: int | None = Field(None, ge=1)  # torch CPU threads per process (None: torch's default)
+    # processes making the next step's samples during this one (prefetch.py); 0: inline. On a
+    # GPU making a sample takes longer than training on it; on 2 CPU cores workers only compete
+    data_workers: int = Field(0, ge=0)
     progress: bool | None = None  # a progress bar per stage (None: when stderr is a terminal)
     cache_dir: str | None = None  # babilab cache (backgrounds, corpora); None: the user cache
 

@@ -61,6 +61,7 @@ from .checkpoint import load_trainable, rng_state, save_checkpoint, save_tensors
 from .config import TrainConfig
 from .curriculum import StageSettings, accumulation_steps, rows_of
 from .data import NO_PROMPT_PARTS, Sample, SampleMaker, collate, haystack_tokenizer
+from .prefetch import Prefetcher
 from .schedule import lr_at
 from .start import AUTOCAST, RunState, Setup, read_recipe, resume_run, set_up, start_run
 from .trainee import (
@@ -124,13 +125,14 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, resume: bool = Fals
              cfg.architecture, cfg.backbone, f"{n_all:,}", f"{sum(p.numel() for p in s.params):,}",
              cfg.trainable, s.world, s.device, s.dtype)
 
-    for stage in s.stages[run.stage:]:
-        stopped = train_stage(s, maker, run, stage, metrics, piece)
-        if stopped is None:  # out of time, right after a checkpoint
-            return TrainResult(s.out, s.out / "model", "", run.stages_done, finished=False)
-        run = end_stage(s, run, stage, stopped, metrics)
-        take_checkpoint(s, run, metrics)
-        piece.saved_at = run.global_step
+    with Prefetcher(maker, cfg.data_workers) as samples:
+        for stage in s.stages[run.stage:]:
+            stopped = train_stage(s, maker, samples, run, stage, metrics, piece)
+            if stopped is None:  # out of time, right after a checkpoint
+                return TrainResult(s.out, s.out / "model", "", run.stages_done, finished=False)
+            run = end_stage(s, run, stage, stopped, metrics)
+            take_checkpoint(s, run, metrics)
+            piece.saved_at = run.global_step
     return finish(s, run, metrics)
 
 
@@ -157,8 +159,8 @@ def sample_maker(s: Setup) -> SampleMaker:
 # One stage
 
 
-def train_stage(s: Setup, maker: SampleMaker, run: RunState, stage: StageSettings,
-                metrics: MetricsLog, piece: Piece) -> str | None:
+def train_stage(s: Setup, maker: SampleMaker, samples: Prefetcher, run: RunState,
+                stage: StageSettings, metrics: MetricsLog, piece: Piece) -> str | None:
     """Run the stage's steps from `run.step` on. Returns why it stopped ("target",
     "patience" or "steps"), or None when the piece ran out of time (at a checkpoint)."""
     if s.is_main:
@@ -204,10 +206,9 @@ def train_stage(s: Setup, maker: SampleMaker, run: RunState, stage: StageSetting
             return None
 
         # 4) forward and backward over this process's rows, in micro-batches
-        samples = [maker.train_sample(stage.index, run.step, row, stage.segments,
-                                      s.cfg.vary_segments, s.cfg.full_length_ratio)
-                   for row in rows]
-        loss, n_tokens, n_targets = forward_backward(s, stage, samples)
+        batch = samples.get(stage.index, run.step, rows, stage.segments, s.cfg.vary_segments,
+                            s.cfg.full_length_ratio)
+        loss, n_tokens, n_targets = forward_backward(s, stage, batch)
 
         # 5) clip, step
         grad_norm, bad = optimizer_step(s, run, loss)
