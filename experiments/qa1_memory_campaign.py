@@ -76,6 +76,14 @@ def stage_summaries(run_dir: Path) -> dict[int, dict]:
 
 def status(run_dir: Path, ship: Path) -> str:
     lines = [f"run folder: {run_dir}" + ("" if run_dir.exists() else " (none yet)")]
+    config = run_dir / "config.json"
+    init = json.loads(config.read_text()).get("init") if config.exists() else None
+    if init:  # a run of the later stages, started from trained parts (its own stages count from 0)
+        origin = Path(init) / TRAINING_FILE
+        shipped = json.loads(origin.read_text()) if origin.exists() else {}
+        lines.append(f"  started from {init}" + (
+            f" (recipe stage {shipped['stage']}, {shipped['segments']} segments, validation "
+            f"{100 * shipped['valid_accuracy']:.1f}%)" if shipped else ""))
     for i, s in sorted(stage_summaries(run_dir).items()):
         best = "-" if s["best"] is None else f"{100 * s['best']:.1f}%"
         state = f"stopped by {s['finished']}" if s["finished"] else "in progress"

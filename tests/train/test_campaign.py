@@ -58,3 +58,7 @@ def test_pieces_ship_and_a_restart_from_shipped_parts(campaign, tmp_path, corpus
     assert [s["segments"] for s in fresh.values()] == [2, 3]
     assert all(s["finished"] == "steps" for s in fresh.values())
     assert len(list((tmp_path / "results").glob("*.metrics.jsonl"))) == 2  # one per run
+    said = campaign.status(tmp_path / "runs" / "fresh", ship)
+    assert f"started from {ship} (recipe stage 1, 2 segments" in said
+    assert "stage 0 (2 segments)" in said and "stage 1 (3 segments)" in said
+    assert "shipped:" in said
