@@ -10,14 +10,47 @@ never imports torch or an HTTP client: heavy parts load when they are first used
     babilab.build_report("runs/demo")
 """
 
-from .babi import generate_stories, iter_qas, read_file, write_files
+from importlib import import_module
+from typing import TYPE_CHECKING
+
 from .errors import BabilabError
-from .report import build_report
-from .runs import evaluate, export_babilong, score_run
-from .suite import GenerateConfig, Suite, generate_suite, load_official
-from .train import train  # the function; its modules stay importable as `from babilab.train import loop`
+
+# `train` is imported now, unlike the names below: the function shares its name with the
+# subpackage, and a lazy lookup would find the subpackage once anything had imported
+# `babilab.train.loop`. Its modules stay importable as `from babilab.train import loop`.
+from .train import train
+
+if TYPE_CHECKING:  # for type checkers and linters; at run time __getattr__ imports them
+    from .babi import generate_stories, iter_qas, read_file, write_files
+    from .report import build_report
+    from .runs import evaluate, export_babilong, score_run
+    from .suite import GenerateConfig, Suite, generate_suite, load_official
 
 __version__ = "0.1.0"
+
+# Loaded on first use (`babilab.evaluate`, `from babilab import evaluate`): importing them all
+# took 0.3 s (the report, the run store, the suite builder), which every `babilab` command
+# paid before doing anything, since the CLI's modules live in this package.
+_LAZY = {
+    "generate_stories": ".babi", "iter_qas": ".babi", "read_file": ".babi", "write_files": ".babi",
+    "build_report": ".report",
+    "evaluate": ".runs", "export_babilong": ".runs", "score_run": ".runs",
+    "GenerateConfig": ".suite", "Suite": ".suite", "generate_suite": ".suite",
+    "load_official": ".suite",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # found directly next time
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "BabilabError", "GenerateConfig", "Suite", "__version__", "build_report", "evaluate",

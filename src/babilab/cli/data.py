@@ -1,7 +1,8 @@
 """Verbs that make data: bAbI files (`babilab babi generate|stats|check`) and suites
 (`babilab generate`)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads every verb's annotations each time
+# `babilab` runs, and string annotations cost it an eval each (30 ms of a 0.5 s command).
 
 import json
 import sys

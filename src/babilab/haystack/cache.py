@@ -16,7 +16,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +94,8 @@ def fetch_pinned(pin: Pin, dest: Path, local: Sequence[Path] = ()) -> Path:
             if sha256_file(path) == pin.sha256:
                 return path
             tried.append(f"{path} has another sha256")
+    import urllib.request  # here: 10 ms of start-up that only a download needs
+
     got = dest / pin.filename
     try:
         with urllib.request.urlopen(pin.url, timeout=FETCH_TIMEOUT_S) as r, open(got, "wb") as f:

@@ -23,6 +23,8 @@ This module knows nothing about how answers are produced.
 
 from __future__ import annotations
 
+import array
+import itertools
 import json
 import re
 import shutil
@@ -246,31 +248,136 @@ class CellWriter:
         self.task, self.length = task, length
         target = folder / "data" / task
         target.mkdir(parents=True, exist_ok=True)
-        self.jsonl = open(target / f"{length}.jsonl", "w", encoding="utf-8")
+        self.jsonl = open(target / f"{length}.jsonl", "wb")  # UTF-8 lines, see json_line
         self.parquet_path = target / f"{length}.parquet"
         self.parquet = None  # opened with the first row, whose types give the schema
         self.count = 0
 
     def add(self, sample: Sample) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        row = sample.to_row()
-        self.jsonl.write(json.dumps(row, ensure_ascii=False) + "\n")
-        row["meta"] = json.dumps(row["meta"], sort_keys=True)
-        table = pa.Table.from_pylist([row], schema=self.parquet.schema if self.parquet else None)
+        # to_row's values without its deep copy (most of a 32k sample's writing time): the
+        # row is only read here
+        row = {f.name: getattr(sample, f.name) for f in SAMPLE_FIELDS}
+        row = {k: list(v) if isinstance(v, tuple) else v for k, v in row.items()}
+        # The context is nearly all of a sample (43 MB at 10M tokens): its UTF-8 is made once,
+        # for both files
+        utf8 = {"input": row["input"].encode()} if len(row["input"]) >= LONG_TEXT else {}
+        table = row_table({**row, "meta": json.dumps(row["meta"], sort_keys=True)},
+                          self.parquet.schema if self.parquet else None, utf8)
         if self.parquet is None:
             # One row group per sample: a dictionary or min/max statistics of a context that
             # is never repeated cost time (half the write at 10M tokens) and save nothing.
             self.parquet = pq.ParquetWriter(self.parquet_path, table.schema,
                                             use_dictionary=False, write_statistics=False)
         self.parquet.write_table(table)
+        self.jsonl.writelines(json_line(row, utf8))
         self.count += 1
 
     def close(self) -> None:
         self.jsonl.close()
         if self.parquet is not None:
             self.parquet.close()
+
+
+SAMPLE_FIELDS = fields(Sample)
+LONG_TEXT = 1 << 16  # characters; shorter strings go through json.dumps and str.encode
+
+
+def json_line(row: dict, utf8: dict[str, bytes]) -> list[bytes]:
+    """`json.dumps(row, ensure_ascii=False) + "\n"` in UTF-8, the same bytes, as pieces to
+    write; `utf8` holds the UTF-8 of some of row's strings (the context), escaped here as
+    bytes: json.dumps escapes a long string at about 130 MB/s, longer than assembling it.
+
+    Without control characters json.dumps escapes only backslashes and quotes (ensure_ascii
+    off), and UTF-8 never has those bytes inside a multi-byte character, so replacing them
+    in the bytes is exact. A string with control characters takes json.dumps.
+    """
+    import numpy as np
+
+    pieces = [b"{"]
+    for k, (key, value) in enumerate(row.items()):
+        pieces.append((", " * (k > 0) + json.dumps(key, ensure_ascii=False) + ": ").encode())
+        data = utf8.get(key)
+        if data is not None and (not data or np.frombuffer(data, np.uint8).min() >= 0x20):
+            if b"\\" in data:  # rare in books; the check is a fraction of a copy
+                data = data.replace(b"\\", b"\\\\")
+            pieces += [b'"', data.replace(b'"', b'\\"'), b'"']
+        else:
+            pieces.append(json.dumps(value, ensure_ascii=False).encode())
+    pieces.append(b"}\n")
+    return pieces
+
+
+def row_table(row: dict, schema=None, utf8: dict[str, bytes] | None = None):
+    """`row` as a one-row Arrow table: what `pa.Table.from_pylist([row], schema)` makes, the
+    same types and values, built from buffers for the values a sample row holds; `utf8`:
+    the UTF-8 of some of its strings, already made.
+
+    Why not from_pylist alone: pyarrow converts Python values through its pandas shim, which
+    imports pandas (0.3-0.7 s, more than the rest of a 1M-token `babilab generate`) only to
+    ask whether they are pandas objects. Other values, and a row whose types differ from
+    `schema`'s (an empty list after non-empty ones), still take from_pylist.
+    """
+    import pyarrow as pa
+
+    columns = {}
+    for name, value in row.items():
+        data = (utf8 or {}).get(name)
+        column = plain_array(value) if data is None else string_array([data])
+        if column is None or (schema is not None and column.type != schema.field(name).type):
+            return pa.Table.from_pylist([row], schema=schema)
+        columns[name] = column
+    return pa.table(columns)
+
+
+def plain_array(value):
+    """`value` as a one-element Arrow array of the type pyarrow infers for it, for None, a
+    str, int or float, or a list of them (ints and floats together: floats); else None."""
+    import pyarrow as pa
+
+    if value is None:
+        return pa.nulls(1)
+    if not isinstance(value, list):
+        return arrow_values([value], type(value))
+    kinds = {type(v) for v in value}
+    if kinds == {int, float}:  # pyarrow makes such a list doubles
+        value, kinds = [float(v) for v in value], {float}
+    if not kinds:
+        values = pa.nulls(0)  # an empty list: list<null>, as pyarrow infers it
+    elif len(kinds) == 1:
+        values = arrow_values(value, kinds.pop())
+    else:
+        return None
+    if values is None:
+        return None
+    offsets = array.array("i", [0, len(value)])
+    return pa.ListArray.from_arrays(
+        pa.Array.from_buffers(pa.int32(), 2, [None, pa.py_buffer(offsets)]), values)
+
+
+def arrow_values(values: list, kind: type):
+    """`values`, all of Python type `kind`, as an Arrow array made from buffers; None when
+    `kind` is not exactly str, int or float (bool, numpy numbers: pyarrow converts those)."""
+    import pyarrow as pa
+
+    if kind is str:
+        return string_array([v.encode() for v in values])
+    codes = {int: ("q", pa.int64()), float: ("d", pa.float64())}
+    if kind not in codes:
+        return None
+    code, arrow_type = codes[kind]
+    return pa.Array.from_buffers(arrow_type, len(values), [
+        None, pa.py_buffer(array.array(code, values))])
+
+
+def string_array(data: list[bytes]):
+    """Arrow strings from their UTF-8 bytes."""
+    import pyarrow as pa
+
+    offsets = array.array("i", itertools.accumulate(map(len, data), initial=0))
+    return pa.Array.from_buffers(pa.string(), len(data), [
+        None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
 
 
 def check_suite_out(out: Path) -> None:
