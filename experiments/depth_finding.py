@@ -87,7 +87,7 @@ def write_page(report: Path, out: Path, args: argparse.Namespace) -> None:
               "imported models as published, uniform placement)", ""]
     rows = read_csv(report / "leaderboard_babilong.csv")
     tasks = args.tasks.split(",")
-    shown = [n for n in dict.fromkeys(r["length"] for r in rows)]
+    shown = list(dict.fromkeys(r["length"] for r in rows))
     lines += ["| model | task | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
     for model in dict.fromkeys(r["label"] for r in rows):
         for task in tasks:

@@ -127,7 +127,7 @@ def train(cfg: TrainConfig | Mapping[str, Any] | str | Path, resume: bool = Fals
 
     with Prefetcher(maker, cfg.data_workers) as samples:
         for stage in s.stages[run.stage:]:
-            stopped = train_stage(s, maker, samples, run, stage, metrics, piece)
+            stopped = train_stage(s, samples, run, stage, metrics, piece)
             if stopped is None:  # out of time, right after a checkpoint
                 return TrainResult(s.out, s.out / "model", "", run.stages_done, finished=False)
             run = end_stage(s, run, stage, stopped, metrics)
@@ -159,15 +159,15 @@ def sample_maker(s: Setup) -> SampleMaker:
 # One stage
 
 
-def train_stage(s: Setup, maker: SampleMaker, samples: Prefetcher, run: RunState,
-                stage: StageSettings, metrics: MetricsLog, piece: Piece) -> str | None:
+def train_stage(s: Setup, samples: Prefetcher, run: RunState, stage: StageSettings,
+                metrics: MetricsLog, piece: Piece) -> str | None:
     """Run the stage's steps from `run.step` on. Returns why it stopped ("target",
     "patience" or "steps"), or None when the piece ran out of time (at a checkpoint)."""
     if s.is_main:
         (s.out / stage.name).mkdir(parents=True, exist_ok=True)
     accum = accumulation_steps(stage, s.world)
     rows = rows_of(s.rank, s.world, stage.batch_size)
-    valid = [maker.valid_sample(i, stage.segments)
+    valid = [samples.maker.valid_sample(i, stage.segments)
              for i in range(s.rank, s.cfg.valid_samples, s.world)]
     tokens_per_step = stage.batch_size * (stage.segments * s.cfg.segment_size + 32)
     log.info("%s: up to %d steps of %d samples (%d per pass x %d accumulation x %d "
