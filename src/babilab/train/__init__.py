@@ -8,7 +8,7 @@ Files, in the order the loop uses them: config.py (the recipe), curriculum.py (s
 segment draws), schedule.py (learning rate), data.py (samples on the fly), trainee.py (the
 model: memory wrapper or plain.py's no-memory baseline, LoRA, export), checkpoint.py
 (atomic, resumable), start.py (set-up and resume), loop.py (`train`).
-Importing this package does not import torch; `train` loads it when called.
+Importing this package does not import torch or pydantic; `train` loads them when called.
 """
 
 from __future__ import annotations
@@ -16,10 +16,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import Stage, TrainConfig, load_recipe
-
 if TYPE_CHECKING:
+    from .config import Stage, TrainConfig, load_recipe
     from .loop import TrainResult
+
+
+def __getattr__(name: str):
+    # The recipe types load on first use: `import babilab` imports this package for `train`,
+    # and the config's pydantic models cost every babilab command 0.06 s to build.
+    if name in ("Stage", "TrainConfig", "load_recipe"):
+        from . import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def train(cfg: TrainConfig | dict[str, Any] | str | Path, resume: bool = False,
