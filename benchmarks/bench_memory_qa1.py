@@ -85,7 +85,6 @@ def prepare(args: argparse.Namespace, work: Path) -> None:
 
 def piece(args: argparse.Namespace, work: Path) -> dict:
     import torch
-    from tqdm import tqdm
 
     from babilab.models import load_answerer
     from babilab.prompts import PromptConfig
@@ -111,17 +110,15 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
     reset_peak_rss()
     began = time.perf_counter()
 
-    seen = []  # the answerer's segment bar, kept once found: it is gone from tqdm once closed
+    read = {}  # the answerer's last report: segments written to memory so far
 
-    def segment_bar():
-        if not seen:
-            seen.extend(b for b in list(tqdm._instances) if b.total)
-        return seen[0] if seen else None
+    def on_segment(first: int, written: int, total: int) -> None:
+        read.update(first_segment=first, segments=written, total_segments=total)
+
+    answerer.on_segment = on_segment
 
     def update() -> None:
-        if bar := segment_bar():  # it counts the segment being read too (generate looks ahead)
-            mine.update(first_segment=bar.initial, segments=max(bar.n - bar.initial - 1, 0),
-                        total_segments=bar.total)
+        mine.update(read)
         if "tokenize_s" in mine:
             mine["peak_mb"] = peak_rss_mb()
             if on_gpu:
@@ -132,8 +129,8 @@ def piece(args: argparse.Namespace, work: Path) -> dict:
     stop = threading.Event()
 
     def monitor() -> None:
-        while not stop.wait(1.0) and segment_bar() is None:
-            pass  # tokenizing the text: the bar appears when the reading starts
+        while not stop.wait(1.0) and not read:
+            pass  # tokenizing the text: the first segment's report starts the reading
         if stop.is_set():
             return
         mine.update(tokenize_s=time.perf_counter() - began, tokenize_peak_mb=peak_rss_mb())

@@ -275,6 +275,17 @@ class Killed(Exception):
     """Stands for the process dying part way through a read."""
 
 
+def test_on_segment_reports_each_segment_written_to_memory(checkpoints):
+    path, _ = checkpoints["rmt"]
+    answerer = load_answerer(f"rmt:{path}", dtype="float32", max_new_tokens=4)
+    reports = []
+    answerer.on_segment = lambda *report: reports.append(report)
+    [answer] = answerer.answer([requests(3)[2]], PromptConfig())
+    total = answer.extra["segments"]
+    # every segment but the last, which holds the question and is decoded from
+    assert total > 10 and reports == [(0, k, total) for k in range(1, total)]
+
+
 def count_starts(monkeypatch, kill_after: int | None = None) -> list[int]:
     """Record where each read starts; optionally die after `kill_after` steps."""
     starts = []

@@ -57,6 +57,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +284,10 @@ class MemoryAnswerer(Answerer):
         self.checkpoint, self.meta = directory, meta
         self.max_new_tokens, self.batch_size, self.progress = max_new_tokens, batch_size, progress
         self.save_every_s = save_every_s
+        # on_segment(first, written, total): called after each segment a read writes to memory
+        # (first = segments a saved read had covered, total = the read's segments in all), for
+        # a caller that follows a long read (benchmarks/bench_memory_qa1.py)
+        self.on_segment: Callable[[int, int, int], None] | None = None
         # Content, never paths: the same weights under another folder give the same key.
         # (Only a checkpoint with adapters has their fields: older keys stay as they were.)
         adapters = ({"adapters": sha256_file(directory / meta["lora"]["file"]),
@@ -375,15 +380,19 @@ class MemoryAnswerer(Answerer):
                                 WIDTH_MULTIPLE, start=start)
         show = (sys.stderr.isatty() and n_steps > 64) if self.progress is None else self.progress
 
-        def save_now_and_then(n_read: int) -> None:
-            saved.update(self.model, start + n_read)
+        def after_segment(n_read: int) -> None:
+            if saved is not None:
+                saved.update(self.model, start + n_read)
+            if self.on_segment is not None:
+                self.on_segment(start, n_read, n_steps)
 
         try:
             with tqdm(steps, total=n_steps, initial=start, unit="seg", desc=self.label,
                       leave=False, disable=not show) as bar:
                 out = self.model.generate(bar, max_new_tokens=self.max_new_tokens,
                                           eos_token_id=self.eos_ids or None, state=state,
-                                          on_read=save_now_and_then if saved is not None else None,
+                                          on_read=(after_segment if saved is not None
+                                                   or self.on_segment is not None else None),
                                           segments_total=n_steps)
         except BaseException:  # Ctrl-C, SIGTERM in the CLI, a failure: keep what was read
             if saved is not None:
