@@ -144,10 +144,11 @@ def test_unreachable_server_is_one_clear_error():
 
 
 @pytest.fixture(scope="module")
-def llama_server():
-    """llama-cpp-python's OpenAI-compatible server with SmolLM2 on a free loopback port."""
+def llama_server(tmp_path_factory):
+    """llama-cpp-python's OpenAI-compatible server with SmolLM2 on a free loopback port; its
+    log stays in pytest's temporary folder (kept for the last three runs) for a failure."""
     port = free_port()
-    log = open(f"/tmp/babilab-llama-server-{port}.log", "w")
+    log = open(tmp_path_factory.mktemp("llama-server") / f"server-{port}.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(packaged_file("smollm2")),
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "2",
