@@ -53,9 +53,9 @@ $(SERVER_STAMP): | $(STAMP)
 		--no-warn-conflicts "$(LLAMA_CPP)"
 	rm -f $(VENV)/.server-* && touch $@
 
-# Two pytest workers (pytest-xdist): on 2 idle cores the suite takes 190 s instead of 307 s,
-# since many tests wait on subprocesses, servers and disk (docs/development.md). On a bigger
-# machine raise it (each worker loads its own models); TEST_WORKERS=0 runs in one process.
+# Two pytest workers (pytest-xdist): on 2 cores the suite takes 1.24-1.6x less time than in one
+# process, since many tests wait on subprocesses, servers and disk (bench_test_workers.py). On
+# a bigger machine raise it (each worker loads its own models); TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 
 test: $(SERVER_STAMP)
