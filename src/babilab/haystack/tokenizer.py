@@ -88,7 +88,7 @@ class HFTokenizer(Tokenizer):
 
         data = Path(path).read_bytes()
         backend = Backend.from_buffer(data)
-        return cls(backend, name, hf_fingerprint(data, cache_dir, lambda: backend))
+        return cls(backend, name, hf_fingerprint(data, cache_dir, backend))
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]
@@ -110,19 +110,18 @@ def known_fingerprint_file(data: bytes, cache_dir: str | Path | None = None) -> 
     return cache_root(cache_dir) / "tokenizers" / "fingerprints" / f"{digest}-{__version__}"
 
 
-def hf_fingerprint(data: bytes, cache_dir: str | Path | None = None, parse=None) -> str:
+def hf_fingerprint(data: bytes, cache_dir: str | Path | None = None, backend=None) -> str:
     """HFTokenizer's fingerprint of the tokenizer.json `data`: a hash of the parsed tokenizer
-    serialised again (0.03 s for GPT-2's, plus 0.1 s to parse it when `parse` is not given), so
-    it is computed once per file content and tokenizers version and kept in the cache."""
+    (`backend`, parsed here if not given: 0.1 s) serialised again (0.03 s for GPT-2's), so it
+    is computed once per file content and tokenizers version and kept in the cache."""
     known = known_fingerprint_file(data, cache_dir)
     if known.is_file():
         return known.read_text(encoding="utf-8").strip()
-    if parse is None:
+    if backend is None:
         from tokenizers import Tokenizer as Backend
 
-        def parse():
-            return Backend.from_buffer(data)
-    fingerprint = HFTokenizer(parse(), "").fingerprint
+        backend = Backend.from_buffer(data)
+    fingerprint = HFTokenizer(backend, "").fingerprint
     with contextlib.suppress(OSError):  # a read-only cache only costs the next load the hash
         known.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(known, fingerprint + "\n")
