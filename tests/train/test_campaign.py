@@ -62,3 +62,47 @@ def test_pieces_ship_and_a_restart_from_shipped_parts(campaign, tmp_path, corpus
     assert f"started from {ship} (recipe stage 1, 2 segments" in said
     assert "stage 0 (2 segments)" in said and "stage 1 (3 segments)" in said
     assert "shipped:" in said
+
+
+def test_the_baseline_replays_every_sample_of_the_memory_models_lineage(campaign, tmp_path, corpus,
+                                                                        backbone, monkeypatch):
+    """A memory run continued from shipped parts counts its stages from 0 again, so its samples
+    repeat stage indices; the no-memory baseline must still draw exactly the samples the
+    shipped model's history and the continued run drew, no more, no fewer."""
+    from babilab.train.data import SampleMaker
+
+    drawn = {"memory": [], "plain": []}
+    original = SampleMaker.train_sample
+
+    def recording(self, *key):
+        drawn[self.layout].append(key)
+        return original(self, *key)
+
+    monkeypatch.setattr(SampleMaker, "train_sample", recording)
+    monkeypatch.setattr(campaign, "RESULTS", tmp_path / "results")
+    values = recipe(tmp_path, backbone, corpus, architecture="armt", trainable="lora", lora_r=2,
+                    memory={"num_mem_tokens": 4, "d_mem": 4, "nu": 2}, log_interval=5,
+                    stages=[{"segments": 1, "steps": 2}, {"segments": 2, "steps": 2},
+                            {"segments": 3, "steps": 1}])
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(values))
+    first, ship, fresh = tmp_path / "runs" / "first", tmp_path / "ship", tmp_path / "runs" / "fresh"
+    for _ in range(3):  # stage 0's two steps, then the first step of stage 1
+        campaign.run_piece(path, first, ship, 1e-9, threads=1)
+    assert campaign.stage_summaries(first)[1]["steps"] == 1  # from the checkpoint, not the log
+    campaign.ship_best(first, ship)
+    campaign.run_piece(path, fresh, ship, 1.0, threads=1)  # recipe stages 1 and 2, as 0 and 1
+
+    lineage = campaign.lineage(fresh)
+    assert [(st["segments"], st["steps"], st["data_stage"]) for st in lineage] == [
+        (1, 2, 0), (2, 1, 1), (2, 2, 0), (3, 1, 1)]
+    campaign.run_baseline(fresh, 1.0, threads=1)
+    assert len(drawn["plain"]) == 4 * 6  # batch 4, six steps
+    assert sorted(drawn["plain"]) == sorted(drawn["memory"])
+
+    # parts whose samples were drawn with other settings cannot be replayed by one recipe
+    shipped = json.loads((ship / campaign.TRAINING_FILE).read_text())
+    shipped["recipe"]["questions_per_sample"] += 1
+    (ship / campaign.TRAINING_FILE).write_text(json.dumps(shipped))
+    with pytest.raises(SystemExit, match="questions_per_sample"):
+        campaign.lineage(fresh)

@@ -49,6 +49,10 @@ class Stage(BaseModel):
     warmup_steps: int | None = Field(None, ge=0)  # default: warmup_frac x steps
     eval_interval: int | None = Field(None, ge=1)
     target_accuracy: float | None = Field(None, gt=0, le=1)
+    # the stage index in its samples' seeds (default: its own): a run that replays another
+    # run's stages in another order (a baseline of a run continued from shipped parts) draws
+    # the same samples
+    data_stage: int | None = Field(None, ge=0)
 
     @field_validator("segments")
     @classmethod

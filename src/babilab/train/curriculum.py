@@ -36,11 +36,17 @@ class StageSettings:
     decay_steps: int
     eval_interval: int
     target_accuracy: float | None
+    data_stage: int | None = None  # the stage index in sample seeds, when not `index`
 
     @property
     def name(self) -> str:
         """Folder name of the stage's outputs: `stage0-seg1`."""
         return f"stage{self.index}-seg{self.segments}"
+
+    @property
+    def sample_stage(self) -> int:
+        """The stage index its training samples are drawn with (data.py)."""
+        return self.index if self.data_stage is None else self.data_stage
 
 
 def stage_settings(cfg: TrainConfig) -> list[StageSettings]:
@@ -56,6 +62,7 @@ def stage_settings(cfg: TrainConfig) -> list[StageSettings]:
             eval_interval=s.eval_interval or cfg.eval_interval,
             target_accuracy=s.target_accuracy if s.target_accuracy is not None
             else cfg.target_accuracy,
+            data_stage=s.data_stage,
         ))
     return out
 

@@ -206,8 +206,8 @@ def train_stage(s: Setup, samples: Prefetcher, run: RunState, stage: StageSettin
             return None
 
         # 4) forward and backward over this process's rows, in micro-batches
-        batch = samples.get(stage.index, run.step, rows, stage.segments, s.cfg.vary_segments,
-                            s.cfg.full_length_ratio)
+        batch = samples.get(stage.sample_stage, run.step, rows, stage.segments,
+                            s.cfg.vary_segments, s.cfg.full_length_ratio)
         loss, n_tokens, n_targets = forward_backward(s, stage, batch)
 
         # 5) clip, step
