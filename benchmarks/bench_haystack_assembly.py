@@ -38,7 +38,10 @@ babilab's modules are compiled to bytecode first, as an installed package has th
 checkout under PYTHONDONTWRITEBYTECODE=1 would recompile them at every start).
 
 Cases: 1 x 1M, 1 x 10M and 100 x 32k (`--cases 1x1M,1x10M,100x32k`). The ratio is reference
-seconds / babilab seconds.
+seconds / babilab seconds. Each case also gets an `import floor` row: a process that only
+imports the libraries `generate` cannot do without (numpy for the assembly, pyarrow for the
+Parquet file, pydantic for the suite's config, tiktoken for the tokenizer) and exits. Its
+ratio is the most any `generate` built on them could reach.
 
     python benchmarks/bench_haystack_assembly.py --whole [--reps 3] [--out results.txt]
 """
@@ -258,6 +261,10 @@ def _compile_babilab() -> None:
                    check=True)
 
 
+# the libraries every `generate` loads, as it loads them
+FLOOR_IMPORTS = "import numpy, pyarrow.parquet, tiktoken; from pydantic import BaseModel"
+
+
 def whole_processes(corpora: list[str], cases: list[tuple[int, int]], reps: int,
                     emit) -> None:
     from babilab.cache import cache_root
@@ -280,6 +287,8 @@ def whole_processes(corpora: list[str], cases: list[tuple[int, int]], reps: int,
                 cold = _timed([*cmd, "--out", str(root / "cold")], env)
                 warm = float(np.median([_timed([*cmd, "--out", str(root / f"warm{r}")], env)
                                         for r in range(reps)]))
+                floor = float(np.median([_timed([sys.executable, "-c", FLOOR_IMPORTS], env)
+                                         for _ in range(reps)]))
                 ref = _timed([sys.executable, __file__, "--case", "reference-process",
                               "--length", str(length), "--samples", str(samples),
                               "--corpus", corpus, "--ref-out", str(root / "ref.jsonl")],
@@ -287,6 +296,7 @@ def whole_processes(corpora: list[str], cases: list[tuple[int, int]], reps: int,
             emit(f"{corpus:<42}{case:>10} {'babilab warm':<20}{warm:>9.2f}{ref / warm:>7.1f}x")
             emit(f"{corpus:<42}{case:>10} {'babilab cold':<20}{cold:>9.2f}{ref / cold:>7.1f}x")
             emit(f"{corpus:<42}{case:>10} {'reference':<20}{ref:>9.2f}")
+            emit(f"{corpus:<42}{case:>10} {'import floor':<20}{floor:>9.2f}{ref / floor:>7.1f}x")
 
 
 def _length_name(tokens: int) -> str:
