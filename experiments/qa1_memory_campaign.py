@@ -100,6 +100,14 @@ def status(run_dir: Path, ship: Path) -> str:
         state = f"stopped by {s['finished']}" if s["finished"] else "in progress"
         lines.append(f"  stage {i} ({s['segments']} segments): {s['steps']} steps, best "
                      f"validation {best}, {state}")
+    if config.exists():
+        try:
+            stages = lineage(run_dir)
+            lines.append("  lineage (what --baseline replays): " + ", ".join(
+                f"{st['segments']} seg {st['steps']} x {st['batch_size']}" for st in stages)
+                + f" = {sum(st['steps'] * st['batch_size'] for st in stages):,} samples")
+        except SystemExit as e:
+            lines.append(f"  lineage unknown: {e}")
     if (ship / TRAINING_FILE).exists():
         shipped = json.loads((ship / TRAINING_FILE).read_text())
         lines.append(f"shipped: {ship} = stage {shipped['stage']} ({shipped['segments']} "

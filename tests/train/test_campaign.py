@@ -96,6 +96,8 @@ def test_the_baseline_replays_every_sample_of_the_memory_models_lineage(campaign
     lineage = campaign.lineage(fresh)
     assert [(st["segments"], st["steps"], st["data_stage"]) for st in lineage] == [
         (1, 2, 0), (2, 1, 1), (2, 2, 0), (3, 1, 1)]
+    assert ("lineage (what --baseline replays): 1 seg 2 x 4, 2 seg 1 x 4, 2 seg 2 x 4, "
+            "3 seg 1 x 4 = 24 samples") in campaign.status(fresh, ship)
     campaign.run_baseline(fresh, 1.0, threads=1)
     assert len(drawn["plain"]) == 4 * 6  # batch 4, six steps
     assert sorted(drawn["plain"]) == sorted(drawn["memory"])
