@@ -17,7 +17,7 @@ BABILAB := $(VENV)/bin/babilab
 # elsewhere they stop the server with an illegal instruction).
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 # LLAVA_BUILD=OFF: the server's text chat never loads the multimodal library (llama_cpp imports
-# it only for image chat formats), and it is a good part of the build.
+# it only for image chat formats), so it is not built.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF \
 	$(if $(filter avx2,$(CPU_FLAGS)),-DGGML_AVX=ON -DGGML_AVX2=ON) \
 	$(if $(filter fma,$(CPU_FLAGS)),-DGGML_FMA=ON) $(if $(filter f16c,$(CPU_FLAGS)),-DGGML_F16C=ON) \
