@@ -14,6 +14,7 @@ batching would reach if decoding cost nothing (sharing the instruction-and-examp
 lowers the prefill a little further, only for prompts of up to about 1k own tokens).
 
     python benchmarks/bench_hf_batching.py [--samples 8] [--batch-size 8] [--out FILE]
+    python benchmarks/bench_hf_batching.py --model hf:MODEL --lengths 4k,32k   # on a GPU
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ from babilab.suite import GenerateConfig, generate_suite
 def prefill_seconds(answerer, requests, config) -> float:
     """Seconds to encode every prompt once, alone, with no decoding."""
     prompts = [answerer.prompt_ids(r, config) for r in requests]
+    device = answerer.model.device
     began = time.perf_counter()
     with torch.no_grad():
         for ids in prompts:
-            answerer.model(input_ids=torch.tensor([ids]), logits_to_keep=1)
+            answerer.model(input_ids=torch.tensor([ids], device=device), logits_to_keep=1)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # the kernels queued above have run
     return time.perf_counter() - began
 
 
@@ -45,17 +49,19 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8, help="per task and length")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lengths", default="1k,2k,4k")
+    parser.add_argument("--model", default="hf:smollm2",
+                        help="an hf: model whose window holds the lengths (SmolLM2's is 8k)")
     parser.add_argument("--out")
     args = parser.parse_args()
 
     suite = generate_suite(GenerateConfig(tasks="qa1,qa2", lengths=args.lengths,
                                           samples=args.samples), progress=False)
-    reference = load_answerer("hf:smollm2", batch_size=1)
+    reference = load_answerer(args.model, batch_size=1)
     reference.plain_cache = False  # transformers' generate, one prompt at a time
-    one = load_answerer("hf:smollm2", batch_size=1)
-    many = load_answerer("hf:smollm2", batch_size=args.batch_size)
+    one = load_answerer(args.model, batch_size=1)
+    many = load_answerer(args.model, batch_size=args.batch_size)
     config = PromptConfig()
-    lines = [f"# bench_hf_batching: SmolLM2-135M-Instruct {one.dtype}, greedy 20 tokens, "
+    lines = [f"# bench_hf_batching: {args.model} {one.dtype} on {one.model.device}, greedy 20 tokens, "
              f"batch {args.batch_size} vs 1",
              f"# torch {torch.__version__}, {torch.get_num_threads()} threads, "
              f"{os.cpu_count()} cpus, python {platform.python_version()}",
