@@ -158,8 +158,8 @@ def run_piece(recipe: Path, run_dir: Path, ship: Path, hours: float, threads: in
     print(status(run_dir, ship))
 
 
-HISTORY_KEYS = ("segments", "steps", "batch_size", "micro_batch_size", "lr", "warmup_steps",
-                "eval_interval")
+# a stage's settings a replay keeps (its steps are those it took, not the recipe's maximum)
+HISTORY_KEYS = ("segments", "batch_size", "micro_batch_size", "lr", "warmup_steps", "eval_interval")
 # recipe values that decide what a sample holds, besides its stage, step and row (train/data.py)
 SAMPLE_KEYS = ("backbone", "corpus", "tasks", "seed", "segment_size", "story_pool",
                "questions_per_sample", "vary_segments", "full_length_ratio", "facts_before_last",

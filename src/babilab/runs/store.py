@@ -74,6 +74,13 @@ def prediction_key(suite: str, sample_id: str, prompt_config: str, model_fingerp
 
 _COLUMNS = [f.name for f in fields(Prediction)]
 _JSON_COLUMNS = {"extra", "support_depths"}
+
+
+def _sql_value(column: str, value):
+    """A prediction field as its column stores it: JSON text for the structured ones."""
+    return json.dumps(value, sort_keys=True) if column in _JSON_COLUMNS and value is not None else value
+
+
 _SQL_TYPES = {"elapsed_s": "REAL", "depth": "REAL", "prompt_tokens": "INTEGER",
               "over_window": "INTEGER", "truncated": "INTEGER"}  # the rest are TEXT
 _SCHEMA = f"""
@@ -257,8 +264,7 @@ class RunStore:
         """Write a batch in one transaction; an existing key is replaced."""
         # getattr, not dataclasses.asdict: asdict deep-copies every field, which took about
         # as long as the rest of importing 100k published predictions
-        rows = [(p.key, *(json.dumps(v, sort_keys=True) if k in _JSON_COLUMNS and v is not None
-                          else v for k in _COLUMNS for v in (getattr(p, k),)), time.time())
+        rows = [(p.key, *(_sql_value(k, getattr(p, k)) for k in _COLUMNS), time.time())
                 for p in predictions]
         names = ", ".join(["key", *_COLUMNS, "created_at"])  # by name: added columns sit last
         marks = ", ".join("?" * (len(_COLUMNS) + 2))
