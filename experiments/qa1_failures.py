@@ -62,9 +62,13 @@ def categories(sample, segment_size: int) -> dict[str, str]:
         back = last_segment - first
         where = "with the question" if back == 0 else f"{back} segment(s) before"
     supporting_cut = any(cut[sample.fact_positions.index(p)] for p in support)
+    in_view = [p for (first, last), p in zip(seg_of, sample.fact_positions, strict=True)
+               if last == last_segment]  # facts attention sees beside the question
     n = len(sample.facts)
     return {
         "supporting fact": where,
+        "facts in the question's segment": ("the supporting fact" if any(p.supporting for p in in_view)
+                                            else "others only" if in_view else "none"),
         "a fact cut by a segment boundary": ("the supporting fact" if supporting_cut else
                                              "another fact" if any(cut) else "none"),
         "facts in the story": "1-4" if n <= 4 else "5-8" if n <= 8 else "9+",
