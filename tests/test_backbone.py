@@ -55,7 +55,7 @@ def chunked_model(root, data: bytes, sizes: list[int], checksum: str | None = No
     (root / "model_main" / "data" / "SHA256SUMS").write_text(f"{digest}  tiny.gguf\n")
     parts, start = [], 0
     for i, size in enumerate(sizes):
-        part = root / f"model_part{i + 1}"
+        part = root / f"model_part{len(sizes) - i}"  # package order is not chunk order
         (part / "data").mkdir(parents=True)
         (part / "__init__.py").write_text("")
         (part / "data" / f"tiny.gguf.part{i:02d}").write_bytes(data[start:start + size])

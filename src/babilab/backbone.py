@@ -89,8 +89,9 @@ def packaged_file(alias: str, cache_dir: str | None = None) -> Path:
         raise BabilabError(f"{sums} lists no sha256 for {model.file}; reinstall: {model.install}")
     folder = cache_root(cache_dir) / "packaged" / expected[:16]
     if not (folder / model.file).is_file():
-        chunks = sorted(chunk for part in model.parts
-                        for chunk in (package_dir(part, alias) / "data").glob(model.file + ".part*"))
+        chunks = sorted((chunk for part in model.parts for chunk in
+                         (package_dir(part, alias) / "data").glob(model.file + ".part*")),
+                        key=lambda chunk: chunk.name)  # .part00, .part01, ...
         with publish_dir(folder) as tmp:
             with open(tmp / model.file, "wb") as out:
                 for chunk in chunks:
