@@ -76,7 +76,8 @@ def categories(sample, segment_size: int) -> dict[str, str]:
 
 
 @torch.no_grad()
-def correct_per_sample(model, samples, batch_size: int, dtype) -> list[bool]:
+def answers_per_sample(model, tokenizer, samples, batch_size: int, dtype) -> list[tuple[bool, str]]:
+    """(right, the answer greedy decoding would give) per sample, teacher-forced."""
     from babilab.memory.layout import IGNORE_INDEX
     from babilab.train.data import collate
 
@@ -88,11 +89,27 @@ def correct_per_sample(model, samples, batch_size: int, dtype) -> list[bool]:
             result = model(batch.input_ids, batch.attention_mask, batch.labels)
         targets = batch.labels[:, 1:]
         keep = targets != IGNORE_INDEX  # (B, L-1)
-        hit = result.logits.argmax(-1) == targets[keep]  # (N,) in row-major order
+        predicted = result.logits.argmax(-1)  # (N,) in row-major order
+        hit = predicted == targets[keep]
         rows = keep.nonzero()[:, 0]
         for r in range(len(batch.input_ids)):
-            out.append(bool(hit[rows == r].all()))
+            text = tokenizer.decode(predicted[rows == r], skip_special_tokens=True)
+            out.append((bool(hit[rows == r].all()), text.strip()))
     return out
+
+
+def answer_kind(sample, answer: str, right: bool) -> str:
+    """What a wrong qa1 answer names: an earlier place of the person asked about, a place
+    of someone else in the story, or neither (facts read "Mary went to the kitchen.")."""
+    if right:
+        return "right"
+    person = sample.question.rstrip("?").split()[-1]
+    places = [(fact.split()[0], fact.rstrip(".").split()[-1]) for fact in sample.facts]
+    if any(who == person and where == answer for who, where in places):
+        return "wrong: an earlier place of the person"
+    if any(where == answer for _, where in places):
+        return "wrong: another person's place"
+    return "wrong: a place not in the story"
 
 
 def table(rows: list[tuple[dict[str, str], bool]], title: str) -> str:
@@ -139,8 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     parts = [f"## {name}, {time.strftime('%Y-%m-%d')}", ""]
     for n in (int(x) for x in args.segments.split(",")):
         samples = [maker.valid_sample(i, n) for i in range(args.samples)]
-        ok = correct_per_sample(model, samples, args.batch_size, dtype)
-        rows = [(categories(s, cfg.segment_size), c) for s, c in zip(samples, ok, strict=True)]
+        answers = answers_per_sample(model, tokenizer, samples, args.batch_size, dtype)
+        rows = [({**categories(s, cfg.segment_size), "answer": answer_kind(s, text, ok)}, ok)
+                for s, (ok, text) in zip(samples, answers, strict=True)]
         parts += [table(rows, f"{n} segments of {cfg.segment_size} tokens"), ""]
         print("\n".join(parts[-2:]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
