@@ -22,8 +22,14 @@ real command line, each step resumable (a rerun answers only what is missing):
    Mistral's published accuracy by length beside SmolLM2's (averaged over depths).
 
 Run folders live in the babilab cache (`depth_finding/`), so an interrupted run goes on.
-Cost on 2 CPU cores: SmolLM2 takes ~0.4 / 1.1 / 2.0 / 4.5 / 11.6 s per prompt at 0k-8k, so
-the default grid (3 tasks x 5 lengths x 5 depths x 30) is about 2.5 hours.
+The grid's predictions are also kept in experiments/results/ (`--keep`, JSON lines, rewritten
+after every depth): a run on a machine without the cache starts from them, so the grid can be
+finished over several sessions and machines. `--dtype` (float32 by default) is part of each
+model's fingerprint and `auto` resolves per CPU, so a fixed dtype keeps every machine's
+predictions in one cell.
+Cost: SmolLM2 takes ~0.4 / 1.1 / 2.0 / 4.5 / 11.6 s per prompt at 0k-8k on 2 cores with
+AVX-512-BF16 (bfloat16), so the default grid (3 tasks x 5 lengths x 5 depths x 30) is about
+2.5 hours there; one AVX2 core in float32 takes ~0.6 / 3.8 / 10.6 s at 0k-2k.
 """
 
 from __future__ import annotations
@@ -61,6 +67,37 @@ def mistral_predictions(given: Path | None, scratch: Path) -> Path | None:
     with tarfile.open(archive) as tar:
         tar.extractall(scratch, filter="data")
     return scratch / MISTRAL_DIR
+
+
+def keep_predictions(run: Path, keep: Path) -> None:
+    """Write the run's predictions of the depth suites to `keep`, in the order they were made
+    (so each rewrite extends the last: a small diff)."""
+    from dataclasses import asdict
+
+    from babilab.runs.store import RunStore
+
+    with RunStore(run, create=False) as store:
+        rows = [json.dumps(asdict(p), sort_keys=True) for p in store.predictions()
+                if (p.placement or "").startswith("depth:")]
+    keep.write_text("".join(row + "\n" for row in rows))
+    print(f"kept {len(rows)} predictions in {keep}")
+
+
+def restore_predictions(run: Path, keep: Path) -> None:
+    """Add the kept predictions the run does not hold yet (a fresh machine's cache)."""
+    from babilab.runs.store import RunStore, prediction_of_row
+
+    if not keep.exists():
+        return
+    rows = [json.loads(line) for line in keep.read_text().splitlines() if line.strip()]
+    for row in rows:  # as the store returns them: the structured fields as JSON text
+        for name in ("extra", "support_depths"):
+            row[name] = json.dumps(row[name]) if row[name] is not None else None
+    with RunStore(run) as store:
+        done = store.done_keys()
+        new = [p for p in map(prediction_of_row, rows) if p.key not in done]
+        store.add(new)
+    print(f"restored {len(new)} of {len(rows)} kept predictions from {keep}")
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -125,6 +162,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--mistral", type=Path, help="a folder of Mistral's published predictions")
     p.add_argument("--work", type=Path, help="suites and run (default: the babilab cache)")
     p.add_argument("--out", type=Path, default=RESULTS / "depth_finding.md")
+    p.add_argument("--keep", type=Path, default=RESULTS / "depth_finding.predictions.jsonl",
+                   help="the grid's predictions, restored on a machine without the cache")
+    p.add_argument("--keep-now", action="store_true", help="only write --keep from the cached "
+                   "run (while another run of this script evaluates, for example) and stop")
+    p.add_argument("--dtype", default="float32", help="passed to babilab eval (default: "
+                   "float32, the same on every CPU)")
     args = p.parse_args(argv)
     if args.samples < 1:
         p.error("--samples must be at least 1")
@@ -137,11 +180,16 @@ def main(argv: list[str] | None = None) -> None:
     if not (suites / f"depth-{args.depths.split(',')[-1]}").exists():
         babilab("generate", "--tasks", args.tasks, "--lengths", args.lengths, "--samples",
                 str(args.samples), "--depths", args.depths, "--out", str(suites))
+    if args.keep_now:
+        return keep_predictions(run, args.keep)
+    restore_predictions(run, args.keep)
     for model in args.model:
         spec, _, prompt = model.partition("=")
         for depth in args.depths.split(","):
             babilab("eval", "--suite", str(suites / f"depth-{depth}"), "--model", spec,
-                    "--run", str(run), *(["--prompt", prompt] if prompt else []))
+                    "--run", str(run), "--dtype", args.dtype,
+                    *(["--prompt", prompt] if prompt else []))
+            keep_predictions(run, args.keep)
     with tempfile.TemporaryDirectory() as scratch:
         mistral = mistral_predictions(args.mistral, Path(scratch))
         if mistral is not None:
