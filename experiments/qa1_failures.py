@@ -99,10 +99,13 @@ def answers_per_sample(model, tokenizer, samples, batch_size: int, dtype) -> lis
 
 
 def answer_kind(sample, answer: str, right: bool) -> str:
-    """What a wrong qa1 answer names: an earlier place of the person asked about, a place
-    of someone else in the story, or neither (facts read "Mary went to the kitchen.")."""
+    """What a wrong qa1 answer names: the right place (a later token was wrong), an earlier
+    place of the person asked about, a place of someone else in the story, or neither (facts
+    read "Mary went to the kitchen.")."""
     if right:
         return "right"
+    if answer == sample.target:  # the place is right, a token after it is not (the end token)
+        return "wrong: the right place, then a wrong token"
     person = sample.question.rstrip("?").split()[-1]
     places = [(fact.split()[0], fact.rstrip(".").split()[-1]) for fact in sample.facts]
     if any(who == person and where == answer for who, where in places):
