@@ -83,21 +83,30 @@ def keep_predictions(run: Path, keep: Path) -> None:
     print(f"kept {len(rows)} predictions in {keep}")
 
 
-def restore_predictions(run: Path, keep: Path) -> None:
-    """Add the kept predictions the run does not hold yet (a fresh machine's cache)."""
+def restore_predictions(run: Path, keep: Path, suites: set[str]) -> None:
+    """Add the kept predictions of `suites` (fingerprints) that the run does not hold yet (a
+    fresh machine's cache). Those of other suites (made by an older generator) are left out:
+    in the run they would share cells with the new suites' answers."""
     from babilab.runs.store import RunStore, prediction_of_row
 
     if not keep.exists():
         return
     rows = [json.loads(line) for line in keep.read_text().splitlines() if line.strip()]
-    for row in rows:  # as the store returns them: the structured fields as JSON text
+    ours = [row for row in rows if row["suite"] in suites]
+    for row in ours:  # as the store returns them: the structured fields as JSON text
         for name in ("extra", "support_depths"):
             row[name] = json.dumps(row[name]) if row[name] is not None else None
     with RunStore(run) as store:
         done = store.done_keys()
-        new = [p for p in map(prediction_of_row, rows) if p.key not in done]
+        new = [p for p in map(prediction_of_row, ours) if p.key not in done]
         store.add(new)
-    print(f"restored {len(new)} of {len(rows)} kept predictions from {keep}")
+    print(f"restored {len(new)} of {len(rows)} kept predictions from {keep}"
+          + (f" ({len(rows) - len(ours)} are of other suites: left out)" if len(ours) < len(rows)
+             else ""))
+
+
+def suite_fingerprints(folders: list[Path]) -> set[str]:
+    return {json.loads((f / "suite.json").read_text())["fingerprint"] for f in folders}
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -182,11 +191,12 @@ def main(argv: list[str] | None = None) -> None:
                 str(args.samples), "--depths", args.depths, "--out", str(suites))
     if args.keep_now:
         return keep_predictions(run, args.keep)
-    restore_predictions(run, args.keep)
+    depth_suites = [suites / f"depth-{depth}" for depth in args.depths.split(",")]
+    restore_predictions(run, args.keep, suite_fingerprints(depth_suites))
     for model in args.model:
         spec, _, prompt = model.partition("=")
-        for depth in args.depths.split(","):
-            babilab("eval", "--suite", str(suites / f"depth-{depth}"), "--model", spec,
+        for suite in depth_suites:
+            babilab("eval", "--suite", str(suite), "--model", spec,
                     "--run", str(run), "--dtype", args.dtype,
                     *(["--prompt", prompt] if prompt else []))
             keep_predictions(run, args.keep)

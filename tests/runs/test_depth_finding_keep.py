@@ -34,8 +34,8 @@ def test_kept_predictions_restore_exactly_and_once(tmp_path):
     script.keep_predictions(tmp_path / "run", keep)
     assert len(keep.read_text().splitlines()) == 3
 
-    script.restore_predictions(tmp_path / "fresh", keep)
-    script.restore_predictions(tmp_path / "fresh", keep)  # a second restore adds nothing
+    script.restore_predictions(tmp_path / "fresh", keep, {"s" * 64})
+    script.restore_predictions(tmp_path / "fresh", keep, {"s" * 64})  # adds nothing more
     with RunStore(tmp_path / "fresh", create=False) as store:
         assert list(store.predictions()) == ours
     again = tmp_path / "again.jsonl"
@@ -43,6 +43,16 @@ def test_kept_predictions_restore_exactly_and_once(tmp_path):
     assert again.read_bytes() == keep.read_bytes()
 
 
+def test_predictions_of_other_suites_are_not_restored(tmp_path):
+    script = load_script()
+    with RunStore(tmp_path / "run") as store:
+        store.add([prediction(1, "depth:25")])
+    script.keep_predictions(tmp_path / "run", tmp_path / "kept.jsonl")
+    script.restore_predictions(tmp_path / "fresh", tmp_path / "kept.jsonl", {"t" * 64})
+    with RunStore(tmp_path / "fresh", create=False) as store:
+        assert store.count() == 0
+
+
 def test_no_kept_file_restores_nothing(tmp_path):
-    load_script().restore_predictions(tmp_path / "run", tmp_path / "absent.jsonl")
+    load_script().restore_predictions(tmp_path / "run", tmp_path / "absent.jsonl", {"s" * 64})
     assert not (tmp_path / "run").exists()
