@@ -11,9 +11,9 @@ real command line, each step resumable (a rerun answers only what is missing):
 
 1. `babilab generate --tasks qa1,qa2,qa3 --lengths 0k-8k --samples N --depths 0,25,50,75,100`:
    one suite per depth, every fact of a sample at that depth of its context (NIAH-style);
-2. `babilab eval --suite SUITE/depth-D --model hf:smollm2 --run RUN` for every depth and
-   model (`--model SPEC=PROMPT` adds `--prompt PROMPT`: Gemma 3 270M is a base model
-   without a chat template);
+2. `babilab eval --suite SUITE/depth-D --lengths L --model hf:smollm2 --run RUN` for every
+   model, length and depth, in that order (`--model SPEC=PROMPT` adds `--prompt PROMPT`:
+   Gemma 3 270M is a base model without a chat template);
 3. `babilab import` of BABILong's published Mistral-7B-Instruct-v0.2 predictions (qa1-qa5,
    0k-128k, uniform placement) into the same run, when the archive is at hand
    (`../shared/data/babilong-predictions-mistral-7b.tar.gz` or `--mistral DIR`);
@@ -23,7 +23,7 @@ real command line, each step resumable (a rerun answers only what is missing):
 
 Run folders live in the babilab cache (`depth_finding/`), so an interrupted run goes on.
 The grid's predictions are also kept in experiments/results/ (`--keep`, JSON lines, rewritten
-after every depth): a run on a machine without the cache starts from them, so the grid can be
+after every eval): a run on a machine without the cache starts from them, so the grid can be
 finished over several sessions and machines. `--dtype` (float32 by default) is part of each
 model's fingerprint and `auto` resolves per CPU, so a fixed dtype keeps every machine's
 predictions in one cell.
@@ -193,13 +193,16 @@ def main(argv: list[str] | None = None) -> None:
         return keep_predictions(run, args.keep)
     depth_suites = [suites / f"depth-{depth}" for depth in args.depths.split(",")]
     restore_predictions(run, args.keep, suite_fingerprints(depth_suites))
+    # Length by length, every depth at each: a grid cut short by the end of a session still
+    # compares depths, up to the lengths it reached.
     for model in args.model:
         spec, _, prompt = model.partition("=")
-        for suite in depth_suites:
-            babilab("eval", "--suite", str(suite), "--model", spec,
-                    "--run", str(run), "--dtype", args.dtype,
-                    *(["--prompt", prompt] if prompt else []))
-            keep_predictions(run, args.keep)
+        for length in args.lengths.split(","):
+            for suite in depth_suites:
+                babilab("eval", "--suite", str(suite), "--lengths", length, "--model", spec,
+                        "--run", str(run), "--dtype", args.dtype,
+                        *(["--prompt", prompt] if prompt else []))
+                keep_predictions(run, args.keep)
     with tempfile.TemporaryDirectory() as scratch:
         mistral = mistral_predictions(args.mistral, Path(scratch))
         if mistral is not None:
