@@ -186,11 +186,12 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work or cache_root() / "depth_finding"
     name = f"{args.tasks.replace(',', '')}_{args.lengths.replace(',', '-')}_{args.samples}"
     suites, run = work / f"suites-{name}", work / f"run-{name}"
+    if args.keep_now:  # what the cached run holds; nothing to generate or evaluate
+        keep_predictions(run, args.keep)
+        return
     if not (suites / f"depth-{args.depths.split(',')[-1]}").exists():
         babilab("generate", "--tasks", args.tasks, "--lengths", args.lengths, "--samples",
                 str(args.samples), "--depths", args.depths, "--out", str(suites))
-    if args.keep_now:
-        return keep_predictions(run, args.keep)
     depth_suites = [suites / f"depth-{depth}" for depth in args.depths.split(",")]
     restore_predictions(run, args.keep, suite_fingerprints(depth_suites))
     # Length by length, every depth at each: a grid cut short by the end of a session still
